@@ -1,0 +1,212 @@
+// Command sidecache is a Redis-protocol cache server built to run as a sidecar.
+//
+//	sidecache [--config FILE] [--name value ...]   serve (Redis's setting names as flags)
+//	sidecache ping [--port N | --unixsocket PATH]   exit 0 if the server answers PONG (exec probes)
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/sidecache/sidecache/command"
+	"github.com/sidecache/sidecache/config"
+	"github.com/sidecache/sidecache/engine"
+	"github.com/sidecache/sidecache/netpoll"
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "0.1.0-dev"
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Environ()))
+}
+
+func run(args, environ []string) int {
+	cfg, rest, err := config.Load(args, environ)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "sidecache:", err)
+		return 2
+	}
+	if len(rest) > 0 {
+		switch rest[0] {
+		case "ping":
+			return ping(cfg)
+		default:
+			fmt.Fprintf(os.Stderr, "sidecache: unknown subcommand %q\n", rest[0])
+			return 2
+		}
+	}
+	log := newLogger(cfg)
+	if err := serve(cfg, log); err != nil {
+		log.Error("exiting", "err", err)
+		return 1
+	}
+	return 0
+}
+
+func newLogger(cfg *config.Config) *slog.Logger {
+	level := slog.LevelInfo
+	switch cfg.String("loglevel") {
+	case "debug", "verbose":
+		level = slog.LevelDebug
+	case "warning":
+		level = slog.LevelWarn
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	format := cfg.String("logformat")
+	if format == "auto" {
+		format = "json"
+		if isTerminal(os.Stderr) {
+			format = "text"
+		}
+	}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func isTerminal(f *os.File) bool {
+	_, err := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+	return err == nil
+}
+
+func serve(cfg *config.Config, log *slog.Logger) error {
+	// Files this process creates start owner-only: the Unix socket must not be connectable by
+	// others between bind and the chmod to unixsocketperm.
+	unix.Umask(0o077)
+
+	eng, err := engine.Open(engine.Config{
+		Databases:    int(cfg.Int("databases")),
+		MaxMemory:    cfg.Int("maxmemory"),
+		MaxValueSize: cfg.Int("proto-max-bulk-len"),
+	})
+	if err != nil {
+		return err
+	}
+	defer eng.Close()
+	cfg.OnChange("maxmemory", func(c *config.Config) { eng.SetMaxMemory(c.Int("maxmemory")) })
+
+	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: version})
+	srv := netpoll.New(cmd, netpoll.Options{
+		TCP:              netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
+		UnixSocket:       cfg.String("unixsocket"),
+		UnixSocketPerm:   socketPerm(cfg),
+		MaxClients:       int(cfg.Int("maxclients")),
+		Limits:           limits(cfg),
+		QueryBufferLimit: int(cfg.Int("client-query-buffer-limit")),
+		TCPKeepAlive:     time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
+		Logger:           log,
+	})
+	for _, name := range []string{"proto-max-bulk-len"} {
+		cfg.OnChange(name, func(c *config.Config) { srv.SetLimits(limits(c)) })
+	}
+
+	admin, err := startAdmin(cfg, log, eng, srv)
+	if err != nil {
+		return err
+	}
+	defer admin.Close()
+
+	stopExpire := startActiveExpire(cfg, eng)
+	defer stopExpire()
+
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve() }()
+
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+
+	select {
+	case err := <-served:
+		return err
+	case sig := <-sigs:
+		log.Info("shutting down", "signal", sig.String())
+	}
+	return shutdown(cfg, log, srv, sigs, served)
+}
+
+// shutdown follows DESIGN.md's order: /ready fails at once, serving goes on for
+// shutdown-delay, then accepting stops and in-flight replies drain for up to
+// shutdown-timeout. A second signal cuts the wait short.
+func shutdown(cfg *config.Config, log *slog.Logger, srv *netpoll.Server, sigs <-chan os.Signal, served <-chan error) error {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-sigs:
+			log.Warn("second signal: closing now")
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	srv.BeginShutdown()
+	if d := time.Duration(cfg.Int("shutdown-delay")) * time.Millisecond; d > 0 {
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+		}
+	}
+	timeout := time.Duration(cfg.Int("shutdown-timeout")) * time.Millisecond
+	if err := srv.Shutdown(ctx, timeout); err != nil {
+		return err
+	}
+	select {
+	case err := <-served:
+		if err != nil && !errors.Is(err, context.Canceled) {
+			return err
+		}
+	case <-time.After(5 * time.Second):
+		return errors.New("event loops did not stop")
+	}
+	log.Info("bye")
+	return nil
+}
+
+func socketPerm(cfg *config.Config) os.FileMode {
+	v, _ := cfg.Get("unixsocketperm")
+	var perm uint32
+	if _, err := fmt.Sscanf(strings.TrimSpace(v), "%o", &perm); err != nil {
+		return 0
+	}
+	return os.FileMode(perm)
+}
+
+// startActiveExpire runs the bounded active-expiry cycle hz times a second, off the event
+// loops, using at most a quarter of each period (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
+func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
+	done := make(chan struct{})
+	go func() {
+		for {
+			hz := cfg.Int("hz")
+			if hz <= 0 {
+				hz = 10
+			}
+			period := time.Second / time.Duration(hz)
+			select {
+			case <-done:
+				return
+			case <-time.After(period):
+			}
+			eng.ActiveExpire(time.Now().UnixMilli(), period/4)
+		}
+	}()
+	return func() { close(done) }
+}
+
+func limits(cfg *config.Config) protocol.Limits {
+	l := protocol.DefaultLimits()
+	l.MaxBulkLen = cfg.Int("proto-max-bulk-len")
+	return l
+}

@@ -1,0 +1,370 @@
+// Package netpoll serves RESP over gnet's event loops: TCP and a Unix socket in one engine,
+// connection lifecycle, pipelined batches written once, limits, and the shutdown drain.
+package netpoll
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/panjf2000/gnet/v2"
+
+	"github.com/sidecache/sidecache/command"
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// Options configure a Server. Zero values take the defaults noted.
+type Options struct {
+	// TCP lists host:port addresses to listen on; empty means no TCP listener.
+	TCP []string
+	// UnixSocket is the socket path; empty means none. An existing socket file there is
+	// replaced (a restart after SIGKILL); any other kind of file is an error.
+	UnixSocket string
+	// UnixSocketPerm is applied to the socket file once it exists. The process umask keeps it
+	// owner-only until then.
+	UnixSocketPerm os.FileMode
+	// Loops is the number of event loops; default GOMAXPROCS (container-aware).
+	Loops int
+	// MaxClients bounds concurrent connections; 0 means 10000.
+	MaxClients int
+	// Limits bound one command (bulk, multibulk, inline lengths).
+	Limits protocol.Limits
+	// QueryBufferLimit bounds the input one connection may hold unprocessed; default 1 GiB.
+	QueryBufferLimit int
+	// OutputBufferLimit bounds reply bytes the peer has not read yet; a client over it is
+	// closed. 0 means no limit.
+	OutputBufferLimit int
+	// TCPKeepAlive is the keep-alive period; 0 disables it.
+	TCPKeepAlive time.Duration
+	Logger       *slog.Logger
+}
+
+// Server is the RESP front end.
+type Server struct {
+	gnet.BuiltinEventEngine
+
+	opts Options
+	cmd  *command.Server
+	log  *slog.Logger
+
+	limits   atomic.Pointer[protocol.Limits]
+	engine   gnet.Engine
+	booted   chan struct{}
+	ready    atomic.Bool
+	stopping atomic.Bool // readiness withdrawn; still serving (shutdown-delay)
+	draining atomic.Bool // refusing new connections; replies draining
+
+	mu    sync.Mutex
+	conns map[*conn]struct{}
+
+	stats Stats
+}
+
+// Stats are connection counters, for INFO and /metrics.
+type Stats struct {
+	Accepted  atomic.Int64
+	Rejected  atomic.Int64 // over maxclients or while shutting down
+	Connected atomic.Int64
+	BytesIn   atomic.Int64
+	BytesOut  atomic.Int64
+}
+
+// New returns a Server that executes commands with cmd.
+func New(cmd *command.Server, opts Options) *Server {
+	if opts.Loops <= 0 {
+		opts.Loops = runtime.GOMAXPROCS(0)
+	}
+	if opts.MaxClients <= 0 {
+		opts.MaxClients = 10000
+	}
+	if opts.Limits == (protocol.Limits{}) {
+		opts.Limits = protocol.DefaultLimits()
+	}
+	if opts.QueryBufferLimit <= 0 {
+		opts.QueryBufferLimit = 1 << 30
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	s := &Server{opts: opts, cmd: cmd, log: opts.Logger, booted: make(chan struct{}), conns: make(map[*conn]struct{})}
+	l := opts.Limits
+	s.limits.Store(&l)
+	return s
+}
+
+// Stats returns the connection counters.
+func (s *Server) Stats() *Stats { return &s.stats }
+
+// SetLimits changes the per-command limits; connections pick them up at their next batch.
+func (s *Server) SetLimits(l protocol.Limits) { s.limits.Store(&l) }
+
+// Ready reports whether the listeners accept and the server is not shutting down.
+func (s *Server) Ready() bool { return s.ready.Load() && !s.stopping.Load() }
+
+// BeginShutdown withdraws readiness at once; serving goes on until Shutdown.
+func (s *Server) BeginShutdown() { s.stopping.Store(true) }
+
+// Booted is closed once the listeners accept connections.
+func (s *Server) Booted() <-chan struct{} { return s.booted }
+
+// Serve listens and serves until Shutdown; it returns nil after a clean shutdown.
+func (s *Server) Serve() error {
+	addrs := make([]string, 0, len(s.opts.TCP)+1)
+	for _, a := range s.opts.TCP {
+		addrs = append(addrs, "tcp://"+a)
+	}
+	if p := s.opts.UnixSocket; p != "" {
+		if fi, err := os.Lstat(p); err == nil && fi.Mode()&os.ModeSocket == 0 {
+			return fmt.Errorf("unixsocket %s exists and is not a socket", p)
+		}
+		addrs = append(addrs, "unix://"+p)
+	}
+	if len(addrs) == 0 {
+		return errors.New("nothing to listen on: port is 0 and no unixsocket is set")
+	}
+	opts := []gnet.Option{
+		gnet.WithNumEventLoop(s.opts.Loops),
+		gnet.WithReuseAddr(true),
+		gnet.WithTCPNoDelay(gnet.TCPNoDelay),
+		gnet.WithLogger(gnetLogger{s.log}),
+	}
+	if s.opts.TCPKeepAlive > 0 {
+		opts = append(opts, gnet.WithTCPKeepAlive(s.opts.TCPKeepAlive))
+	}
+	return gnet.Rotate(s, addrs, opts...)
+}
+
+// OnBoot widens the socket's permissions and marks the server ready.
+func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
+	s.engine = eng
+	if p := s.opts.UnixSocket; p != "" && s.opts.UnixSocketPerm != 0 {
+		if err := os.Chmod(p, s.opts.UnixSocketPerm); err != nil {
+			s.log.Error("chmod unixsocket", "path", p, "err", err)
+			return gnet.Shutdown
+		}
+	}
+	s.ready.Store(true)
+	close(s.booted)
+	s.log.Info("ready to accept connections", "tcp", strings.Join(s.opts.TCP, " "), "unixsocket", s.opts.UnixSocket, "loops", s.opts.Loops)
+	return gnet.None
+}
+
+// OnOpen registers a client, or refuses it with Redis's error.
+func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
+	if s.draining.Load() {
+		s.stats.Rejected.Add(1)
+		return nil, gnet.Close
+	}
+	if int(s.stats.Connected.Load()) >= s.opts.MaxClients {
+		s.stats.Rejected.Add(1)
+		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
+	}
+	s.stats.Accepted.Add(1)
+	s.stats.Connected.Add(1)
+	unix := gc.LocalAddr() != nil && gc.LocalAddr().Network() == "unix"
+	c := &conn{gc: gc, parser: protocol.NewParser(*s.limits.Load())}
+	c.client = s.cmd.NewClient(addrString(gc.RemoteAddr(), unix), addrString(gc.LocalAddr(), unix), unix)
+	gc.SetContext(c)
+	s.mu.Lock()
+	s.conns[c] = struct{}{}
+	s.mu.Unlock()
+	return nil, gnet.None
+}
+
+func addrString(a net.Addr, unix bool) string {
+	if a == nil {
+		return ""
+	}
+	if unix {
+		// Redis shows a Unix peer as "/path/to.sock:0".
+		return a.String() + ":0"
+	}
+	return a.String()
+}
+
+// OnClose unregisters the client.
+func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
+	c, ok := gc.Context().(*conn)
+	if !ok {
+		return gnet.None
+	}
+	s.stats.Connected.Add(-1)
+	s.cmd.ReleaseClient(c.client)
+	s.mu.Lock()
+	delete(s.conns, c)
+	s.mu.Unlock()
+	return gnet.None
+}
+
+// OnTraffic executes every complete command that has arrived and writes their replies once.
+func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
+	c := gc.Context().(*conn)
+	c.woken = false
+	in, _ := gc.Peek(-1)
+	s.stats.BytesIn.Add(int64(len(in)))
+	buf := in
+	if len(c.pending) > 0 {
+		c.pending = append(c.pending, in...)
+		buf = c.pending
+	}
+	if lim := s.limits.Load(); lim != nil {
+		c.parser.SetLimits(*lim)
+	}
+
+	now := time.Now().UnixMilli()
+	consumed, closing := 0, false
+	for consumed < len(buf) {
+		args, n, err := c.parser.Parse(buf[consumed:])
+		if err != nil {
+			// Redis answers a protocol error and closes the connection.
+			c.out = protocol.AppendError(c.out, err.Error())
+			closing = true
+			break
+		}
+		if n == 0 {
+			break
+		}
+		consumed += n
+		if len(args) == 0 {
+			continue
+		}
+		c.out = s.cmd.Exec(c.client, args, now, c.out)
+		if c.client.CloseAfterReply {
+			closing = true
+			break
+		}
+		if len(c.out) >= maxBatchReply && consumed < len(buf) {
+			break
+		}
+	}
+
+	// Keep what was not consumed as the connection's own copy before gnet's buffer is
+	// released; then the whole inbound buffer is discarded (never Discard(0): gnet reads it
+	// as "everything").
+	rest := buf[consumed:]
+	switch {
+	case closing:
+		c.pending = c.pending[:0]
+	case len(c.pending) > 0:
+		n := copy(c.pending, rest)
+		c.pending = c.pending[:n]
+	case len(rest) > 0:
+		c.pending = append(c.pending[:0], rest...)
+	}
+	if len(in) > 0 {
+		_, _ = gc.Discard(len(in))
+	}
+	if !closing && len(c.pending) > s.opts.QueryBufferLimit {
+		s.log.Warn("closing client that reached max query buffer length", "id", c.client.ID, "addr", c.client.Addr, "qbuf", len(c.pending))
+		closing = true
+	}
+
+	if len(c.out) > 0 {
+		s.stats.BytesOut.Add(int64(len(c.out)))
+		_, err := gc.Write(c.out)
+		c.out = trim(c.out)
+		if err != nil {
+			return gnet.Close
+		}
+	}
+	if closing {
+		return gnet.Close
+	}
+	if len(c.pending) == 0 {
+		c.pending = trim(c.pending)
+	} else if consumed > 0 && !c.woken {
+		// Complete commands may remain after a yield: come back for them rather than wait for
+		// input that may never arrive (invariant 3: nothing is stranded).
+		c.woken = true
+		_ = gc.Wake(nil)
+	}
+	pendingOut := gc.OutboundBuffered()
+	if lim := s.opts.OutputBufferLimit; lim > 0 && pendingOut > lim {
+		s.log.Warn("closing client over the output buffer limit", "id", c.client.ID, "addr", c.client.Addr, "omem", pendingOut)
+		return gnet.Close
+	}
+	c.outPending.Store(pendingOut > 0)
+	return gnet.None
+}
+
+// Shutdown stops accepting, lets in-flight replies drain for up to timeout (or until ctx is
+// done), then closes every connection and the listeners (which removes the socket file).
+func (s *Server) Shutdown(ctx context.Context, timeout time.Duration) error {
+	s.stopping.Store(true)
+	if !s.draining.CompareAndSwap(false, true) {
+		return nil
+	}
+	select {
+	case <-s.booted:
+	default:
+		return nil
+	}
+	// New Unix clients get ENOENT from now on instead of a connection that is closed at once.
+	if p := s.opts.UnixSocket; p != "" {
+		_ = os.Remove(p)
+	}
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) && ctx.Err() == nil && s.outputPending() {
+		time.Sleep(10 * time.Millisecond)
+	}
+	stopCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return s.engine.Stop(stopCtx)
+}
+
+// outputPending reports whether any connection still has unread replies; it asks the loops
+// to re-check the ones that had some.
+func (s *Server) outputPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	pending := false
+	for c := range s.conns {
+		if c.outPending.Load() {
+			pending = true
+			_ = c.gc.Wake(nil)
+		}
+	}
+	return pending
+}
+
+// Addr returns a listener address for clients, preferring TCP: "host:port" or a socket path.
+func (s *Server) Addr() (network, addr string) {
+	if len(s.opts.TCP) > 0 {
+		return "tcp", s.opts.TCP[0]
+	}
+	return "unix", s.opts.UnixSocket
+}
+
+// TCPAddrs turns Redis's bind list and port into listen addresses. A '-' prefix (Redis's
+// "optional" marker) is accepted and dropped.
+func TCPAddrs(bind string, port int) []string {
+	if port == 0 {
+		return nil
+	}
+	var out []string
+	for _, h := range strings.Fields(bind) {
+		h = strings.TrimPrefix(h, "-")
+		if h == "*" {
+			h = "0.0.0.0"
+		}
+		out = append(out, net.JoinHostPort(h, strconv.Itoa(port)))
+	}
+	return out
+}
+
+type gnetLogger struct{ l *slog.Logger }
+
+func (g gnetLogger) Debugf(f string, a ...any) { g.l.Debug(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Infof(f string, a ...any)  { g.l.Info(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Warnf(f string, a ...any)  { g.l.Warn(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Errorf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
+func (g gnetLogger) Fatalf(f string, a ...any) { g.l.Error(fmt.Sprintf(f, a...), "component", "gnet") }
