@@ -120,6 +120,13 @@ func (s *Server) Booted() <-chan struct{} { return s.booted }
 func (s *Server) Serve() error {
 	addrs := make([]string, 0, len(s.opts.TCP)+1)
 	for _, a := range s.opts.TCP {
+		// gnet reports a taken port as "setsockopt: bad file descriptor"; try it first so the
+		// operator reads "address already in use" instead.
+		ln, err := net.Listen("tcp", a)
+		if err != nil {
+			return err
+		}
+		ln.Close()
 		addrs = append(addrs, "tcp://"+a)
 	}
 	if p := s.opts.UnixSocket; p != "" {

@@ -33,13 +33,30 @@ func main() {
 
 func run(args, environ []string) int {
 	cfg, rest, err := config.Load(args, environ)
-	if err != nil {
+	switch {
+	case errors.Is(err, config.ErrHelp):
+		fmt.Println("usage: sidecache [--config FILE] [--setting value ...] [ping]")
+		fmt.Println("Every setting is also SIDECACHE_<NAME> in the environment, and a config-file directive.")
+		config.Usage(os.Stdout)
+		return 0
+	case errors.Is(err, config.ErrVersion):
+		fmt.Println("sidecache", version)
+		return 0
+	case err != nil:
 		fmt.Fprintln(os.Stderr, "sidecache:", err)
 		return 2
 	}
 	if len(rest) > 0 {
 		switch rest[0] {
 		case "ping":
+			// Flags may also follow the subcommand: sidecache ping --port 7000.
+			if len(rest) > 1 {
+				before := args[:len(args)-len(rest)]
+				if cfg, _, err = config.Load(append(append([]string{}, before...), rest[1:]...), environ); err != nil {
+					fmt.Fprintln(os.Stderr, "sidecache ping:", err)
+					return 2
+				}
+			}
 			return ping(cfg)
 		default:
 			fmt.Fprintf(os.Stderr, "sidecache: unknown subcommand %q\n", rest[0])

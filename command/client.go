@@ -1,0 +1,112 @@
+package command
+
+import (
+	"sync"
+	"sync/atomic"
+
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// maxClientAttrLen bounds a client name, lib-name or lib-ver (the copies a connection keeps).
+const maxClientAttrLen = 4096
+
+// Client is the per-connection state. It is owned by one event loop: only that loop touches
+// it, except through methods documented as safe for other goroutines.
+type Client struct {
+	ID    int64
+	DB    int              // selected database
+	Proto protocol.Version // RESP2 until HELLO 3
+	Addr  string           // peer address (host:port, or the socket path's "" peer for unix)
+	LAddr string           // local address
+	Unix  bool             // connected over the Unix socket
+	// CloseAfterReply is set by Exec when the connection must close once the reply is
+	// written (QUIT).
+	CloseAfterReply bool
+
+	// Created is when the connection was registered, ms since the epoch.
+	Created int64
+
+	authenticated bool
+
+	// lastCmd is the time of the last command (ms since the epoch) and commands the number
+	// executed; atomics because CLIENT LIST and INFO read them from other loops.
+	lastCmd  atomic.Int64
+	commands atomic.Int64
+	lastName atomic.Pointer[command] // last command executed, for CLIENT LIST's cmd=
+
+	// attrs are the name and library set by CLIENT SETNAME / SETINFO: owned copies, read by
+	// other loops (CLIENT LIST), hence the lock.
+	attrMu  sync.Mutex
+	name    []byte
+	libName []byte
+	libVer  []byte
+
+	// out is the reply buffer while an engine callback appends to it; bulkFn is the one
+	// callback that does, bound once here so passing it to the engine allocates nothing.
+	out    []byte
+	bulkFn func(val []byte)
+	// scratch is reusable memory for replies built before their header is known.
+	scratch []byte
+}
+
+// Name returns a copy of the client's name (CLIENT SETNAME). Safe from any goroutine.
+func (c *Client) Name() string {
+	c.attrMu.Lock()
+	defer c.attrMu.Unlock()
+	return string(c.name)
+}
+
+// setAttr replaces *dst with a copy of v under attrMu, reusing its memory.
+func (c *Client) setAttr(dst *[]byte, v []byte) {
+	c.attrMu.Lock()
+	*dst = append((*dst)[:0], v...)
+	c.attrMu.Unlock()
+}
+
+// NewClient registers a new connection.
+func (s *Server) NewClient(addr, laddr string, unix bool) *Client {
+	c := &Client{
+		ID:    s.nextID.Add(1),
+		Proto: protocol.RESP2,
+		Addr:  addr,
+		LAddr: laddr,
+		Unix:  unix,
+	}
+	c.Created = s.nowMs()
+	c.lastCmd.Store(c.Created)
+	c.authenticated = s.requirePass() == ""
+	c.bulkFn = func(val []byte) { c.out = protocol.AppendBulk(c.out, val) }
+	s.clientsMu.Lock()
+	s.clients[c.ID] = c
+	s.clientsMu.Unlock()
+	s.connectionsReceived.Add(1)
+	return c
+}
+
+// ReleaseClient unregisters a connection that closed.
+func (s *Server) ReleaseClient(c *Client) {
+	s.clientsMu.Lock()
+	if _, ok := s.clients[c.ID]; ok {
+		delete(s.clients, c.ID)
+		s.releasedCommands += c.commands.Load()
+	}
+	s.clientsMu.Unlock()
+}
+
+// Clients returns the number of connected clients.
+func (s *Server) Clients() int {
+	s.clientsMu.Lock()
+	defer s.clientsMu.Unlock()
+	return len(s.clients)
+}
+
+// validClientAttr reports whether v may be a client name or library attribute: printable
+// ASCII without spaces ('!' to '~'), as Redis's validateClientName / validateClientAttr.
+func validClientAttr(v []byte) bool {
+	for _, ch := range v {
+		if ch < '!' || ch > '~' {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,340 @@
+package command
+
+import (
+	"crypto/subtle"
+	"math"
+	"strconv"
+
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// Connection commands.
+
+func cmdPing(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	if len(args) > 2 {
+		return appendArityError(out, "ping")
+	}
+	if len(args) == 1 {
+		return protocol.AppendSimple(out, "PONG")
+	}
+	return protocol.AppendBulk(out, args[1])
+}
+
+func cmdEcho(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	return protocol.AppendBulk(out, args[1])
+}
+
+func cmdQuit(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	c.CloseAfterReply = true
+	return protocol.AppendSimple(out, "OK")
+}
+
+func cmdSelect(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	id, ok := parseInt(args[1])
+	if !ok {
+		return appendErr(out, errNotInt)
+	}
+	if id < math.MinInt32 || id > math.MaxInt32 { // getIntFromObjectOrReply's range check
+		return appendErr(out, "ERR value is out of range, value must between -2147483648 and 2147483647")
+	}
+	if id < 0 || id >= int64(s.eng.NumDBs()) {
+		return appendErr(out, "ERR DB index is out of range")
+	}
+	c.DB = int(id)
+	return protocol.AppendSimple(out, "OK")
+}
+
+// checkPassword authenticates user/pass against requirepass, as Redis's default user: with
+// no requirepass the default user has no password and any password is accepted. Only the
+// "default" user exists.
+func (s *Server) checkPassword(user, pass []byte) bool {
+	if string(user) != "default" {
+		return false
+	}
+	want := s.requirePass()
+	if want == "" {
+		return true
+	}
+	return subtle.ConstantTimeCompare(pass, []byte(want)) == 1
+}
+
+func cmdAuth(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	if len(args) > 3 {
+		return appendErr(out, errSyntax)
+	}
+	if len(args) == 2 {
+		if s.requirePass() == "" {
+			return appendErr(out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
+		}
+		if !s.checkPassword([]byte("default"), args[1]) {
+			return appendErr(out, errWrongPass)
+		}
+	} else if !s.checkPassword(args[1], args[2]) {
+		return appendErr(out, errWrongPass)
+	}
+	c.authenticated = true
+	return protocol.AppendSimple(out, "OK")
+}
+
+// cmdHello is helloCommand: version, then AUTH and SETNAME options, authentication, the
+// name, and finally the switch of protocol and the server map in the new protocol.
+func cmdHello(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	var ver int64
+	next := 1
+	if len(args) >= 2 {
+		v, ok := parseInt(args[1])
+		if !ok {
+			return appendErr(out, "ERR Protocol version is not an integer or out of range")
+		}
+		if v < 2 || v > 3 {
+			return appendErr(out, "NOPROTO unsupported protocol version")
+		}
+		ver = v
+		next = 2
+	}
+	var user, pass, name []byte
+	hasName := false
+	for j := next; j < len(args); j++ {
+		more := len(args) - 1 - j
+		switch {
+		case eqFold(args[j], "auth") && more >= 2:
+			user, pass = args[j+1], args[j+2]
+			j += 2
+		case eqFold(args[j], "setname") && more >= 1:
+			name = args[j+1]
+			hasName = true
+			j++
+		default:
+			return appendErrText(out, "ERR Syntax error in HELLO option '"+cstr(args[j])+"'")
+		}
+	}
+	if user != nil {
+		if !s.checkPassword(user, pass) {
+			return appendErr(out, errWrongPass)
+		}
+		c.authenticated = true
+	}
+	if !c.authenticated {
+		// Redis 7.2's text; 7.0 says "the HELLO AUTH <user> <pass> option".
+		return appendErr(out, "NOAUTH HELLO must be called with the client already authenticated, otherwise the HELLO <proto> AUTH <user> <pass> option can be used to authenticate the client and select the RESP protocol version at the same time")
+	}
+	if hasName {
+		if msg := checkClientName(name); msg != "" {
+			return appendErr(out, msg)
+		}
+		c.setAttr(&c.name, name)
+	}
+	if ver != 0 {
+		c.Proto = protocol.Version(ver)
+	}
+	out = protocol.AppendMapLen(out, c.Proto, 7)
+	out = protocol.AppendBulkString(out, "server")
+	out = protocol.AppendBulkString(out, "redis")
+	out = protocol.AppendBulkString(out, "version")
+	out = protocol.AppendBulkString(out, redisVersion)
+	out = protocol.AppendBulkString(out, "proto")
+	out = protocol.AppendInt(out, int64(c.Proto))
+	out = protocol.AppendBulkString(out, "id")
+	out = protocol.AppendInt(out, c.ID)
+	out = protocol.AppendBulkString(out, "mode")
+	out = protocol.AppendBulkString(out, "standalone")
+	out = protocol.AppendBulkString(out, "role")
+	out = protocol.AppendBulkString(out, "master")
+	out = protocol.AppendBulkString(out, "modules")
+	return protocol.AppendArrayLen(out, 0)
+}
+
+// redisVersion is the Redis version we report (HELLO, INFO) for client feature detection.
+const redisVersion = "7.2.0"
+
+// checkClientName returns "" if name may be a client name, else the error text.
+func checkClientName(name []byte) string {
+	if !validClientAttr(name) {
+		return "ERR Client names cannot contain spaces, newlines or special characters."
+	}
+	if len(name) > maxClientAttrLen {
+		return "ERR Client name is too long"
+	}
+	return ""
+}
+
+func cmdClientID(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	return protocol.AppendInt(out, c.ID)
+}
+
+func cmdClientGetName(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	c.attrMu.Lock()
+	defer c.attrMu.Unlock()
+	if len(c.name) == 0 {
+		return protocol.AppendNull(out, c.Proto)
+	}
+	return protocol.AppendBulk(out, c.name)
+}
+
+func cmdClientSetName(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	if msg := checkClientName(args[2]); msg != "" {
+		return appendErr(out, msg)
+	}
+	c.setAttr(&c.name, args[2])
+	return protocol.AppendSimple(out, "OK")
+}
+
+// cmdClientSetInfo is Redis 7.2's CLIENT SETINFO LIB-NAME|LIB-VER value.
+func cmdClientSetInfo(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	attr, val := args[2], args[3]
+	var dst *[]byte
+	switch {
+	case eqFold(attr, "lib-name"):
+		dst = &c.libName
+	case eqFold(attr, "lib-ver"):
+		dst = &c.libVer
+	default:
+		return appendErrText(out, "ERR Unrecognized option '"+cstr(attr)+"'")
+	}
+	if !validClientAttr(val) || len(val) > maxClientAttrLen {
+		return appendErrText(out, "ERR "+cstr(attr)+" cannot contain spaces, newlines or special characters.")
+	}
+	c.setAttr(dst, val)
+	return protocol.AppendSimple(out, "OK")
+}
+
+// appendClientLine appends c's CLIENT LIST line (without the newline), with the fields
+// Redis 7.2 prints; the memory and buffer fields the command layer does not see are 0.
+func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
+	dst = append(dst, "id="...)
+	dst = strconv.AppendInt(dst, c.ID, 10)
+	dst = append(dst, " addr="...)
+	dst = append(dst, c.Addr...)
+	dst = append(dst, " laddr="...)
+	dst = append(dst, c.LAddr...)
+	dst = append(dst, " fd=0 name="...)
+	c.attrMu.Lock()
+	dst = append(dst, c.name...)
+	c.attrMu.Unlock()
+	age := (now - c.Created) / 1000
+	idle := (now - c.lastCmd.Load()) / 1000
+	if age < 0 {
+		age = 0
+	}
+	if idle < 0 {
+		idle = 0
+	}
+	dst = append(dst, " age="...)
+	dst = strconv.AppendInt(dst, age, 10)
+	dst = append(dst, " idle="...)
+	dst = strconv.AppendInt(dst, idle, 10)
+	dst = append(dst, " flags="...)
+	if c.Unix {
+		dst = append(dst, 'U')
+	} else {
+		dst = append(dst, 'N')
+	}
+	dst = append(dst, " db="...)
+	dst = strconv.AppendInt(dst, int64(c.DB), 10)
+	dst = append(dst, " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	if cmd := c.lastName.Load(); cmd != nil {
+		dst = append(dst, cmd.name...)
+	} else {
+		dst = append(dst, "NULL"...)
+	}
+	dst = append(dst, " user=default redir=-1 resp="...)
+	dst = strconv.AppendInt(dst, int64(c.Proto), 10)
+	c.attrMu.Lock()
+	dst = append(dst, " lib-name="...)
+	dst = append(dst, c.libName...)
+	dst = append(dst, " lib-ver="...)
+	dst = append(dst, c.libVer...)
+	c.attrMu.Unlock()
+	return dst
+}
+
+func cmdClientInfo(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	buf := s.appendClientLine(c.scratch[:0], c, now)
+	buf = append(buf, '\n')
+	out = protocol.AppendVerbatim(out, c.Proto, "txt", buf)
+	c.keepScratch(buf)
+	return out
+}
+
+// cmdClientList supports CLIENT LIST [ID id ...]; TYPE filters come with pub/sub.
+func cmdClientList(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	var ids []int64
+	if len(args) > 2 {
+		if !eqFold(args[2], "id") || len(args) < 4 {
+			return appendErr(out, errSyntax)
+		}
+		for _, a := range args[3:] {
+			id, ok := parseInt(a)
+			if !ok {
+				return appendErr(out, "ERR Invalid client ID")
+			}
+			ids = append(ids, id)
+		}
+	}
+	s.clientsMu.Lock()
+	list := make([]*Client, 0, len(s.clients))
+	if ids == nil {
+		for _, cl := range s.clients {
+			list = append(list, cl)
+		}
+	} else {
+		for _, id := range ids {
+			if cl, ok := s.clients[id]; ok {
+				list = append(list, cl)
+			}
+		}
+	}
+	s.clientsMu.Unlock()
+	if ids == nil {
+		sortClients(list)
+	}
+	buf := c.scratch[:0]
+	for _, cl := range list {
+		buf = s.appendClientLine(buf, cl, now)
+		buf = append(buf, '\n')
+	}
+	out = protocol.AppendVerbatim(out, c.Proto, "txt", buf)
+	c.keepScratch(buf)
+	return out
+}
+
+// sortClients orders clients by ID, as Redis lists them (oldest first).
+func sortClients(l []*Client) {
+	for i := 1; i < len(l); i++ {
+		for j := i; j > 0 && l[j].ID < l[j-1].ID; j-- {
+			l[j], l[j-1] = l[j-1], l[j]
+		}
+	}
+}
+
+func cmdClientHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	return appendHelp(out, "CLIENT", []string{
+		"GETNAME",
+		"    Return the name of the current connection.",
+		"ID",
+		"    Return the ID of the current connection.",
+		"INFO",
+		"    Return information about the current client connection.",
+		"LIST [ID <client-id> [<client-id> ...]]",
+		"    Return information about client connections.",
+		"SETINFO <option> <value>",
+		"    Set client meta attr. Options are:",
+		"    * LIB-NAME: the client lib name.",
+		"    * LIB-VER: the client lib version.",
+		"SETNAME <name>",
+		"    Assign the name <name> to the current connection.",
+	})
+}
+
+// appendHelp is addReplyHelp: a header line, the lines, and the HELP line, as status replies.
+func appendHelp(out []byte, name string, lines []string) []byte {
+	out = protocol.AppendArrayLen(out, len(lines)+3)
+	out = append(out, '+')
+	out = append(out, name...)
+	out = append(out, " <subcommand> [<arg> [value] [opt] ...]. Subcommands are:\r\n"...)
+	for _, l := range lines {
+		out = protocol.AppendSimple(out, l)
+	}
+	out = protocol.AppendSimple(out, "HELP")
+	return protocol.AppendSimple(out, "    Prints this help.")
+}

@@ -1,0 +1,269 @@
+package command
+
+import (
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// flag is a command property, as Redis's command flags.
+type flag uint32
+
+const (
+	flagWrite    flag = 1 << iota // modifies the keyspace
+	flagReadonly                  // reads the keyspace only
+	flagDenyOOM                   // may grow memory: refused when over maxmemory
+	flagAdmin                     // administrative
+	flagPubSub
+	flagNoScript
+	flagLoading // allowed while loading
+	flagStale
+	flagFast   // O(1) or O(log N)
+	flagNoAuth // allowed before AUTH (AUTH, HELLO, QUIT)
+	flagAllowBusy
+)
+
+// handler executes one command whose name and arity were already checked. args are
+// borrowed for the duration of the call; the reply is appended to out.
+type handler func(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte
+
+// command is an entry of the table. For a container (CLIENT, CONFIG, COMMAND) subs holds
+// the subcommands; run, if set, handles the container called with no subcommand.
+type command struct {
+	name     string // lower case; a subcommand's is "container|sub", as Redis's fullname
+	arity    int    // as Redis: n = exactly n arguments (name included), -n = at least n
+	flags    flag
+	firstKey int // position of the first key (0: no keys)
+	lastKey  int // position of the last key; negative counts from the end
+	keyStep  int
+	run      handler
+	subs     map[string]*command
+}
+
+// maxNameLen bounds the lookup buffer: longer names cannot be commands.
+const maxNameLen = 32
+
+// lookup finds name case-insensitively without allocating: the name is folded into a
+// stack buffer and the map is indexed with a string conversion the compiler does not copy.
+func lookup(m map[string]*command, name []byte) *command {
+	if len(name) > maxNameLen {
+		return nil
+	}
+	var buf [maxNameLen]byte
+	for i, ch := range name {
+		if 'A' <= ch && ch <= 'Z' {
+			ch += 'a' - 'A'
+		}
+		buf[i] = ch
+	}
+	return m[string(buf[:len(name)])]
+}
+
+// arityOK reports whether n arguments satisfy arity.
+func (cmd *command) arityOK(n int) bool {
+	if cmd.arity >= 0 {
+		return n == cmd.arity
+	}
+	return n >= -cmd.arity
+}
+
+// buildTable returns the command table. Arity, flags and key positions follow Redis 7.2's
+// src/commands/*.json.
+func buildTable() map[string]*command {
+	const (
+		w  = flagWrite
+		r  = flagReadonly
+		d  = flagDenyOOM
+		f  = flagFast
+		a  = flagAdmin
+		ns = flagNoScript
+		na = flagNoAuth
+		ld = flagLoading
+		st = flagStale
+	)
+	t := map[string]*command{}
+	add := func(name string, arity int, fl flag, first, last, step int, run handler) *command {
+		cmd := &command{name: name, arity: arity, flags: fl, firstKey: first, lastKey: last, keyStep: step, run: run}
+		t[name] = cmd
+		return cmd
+	}
+	sub := func(parent *command, name string, arity int, fl flag, first, last, step int, run handler) {
+		if parent.subs == nil {
+			parent.subs = map[string]*command{}
+		}
+		parent.subs[name] = &command{name: parent.name + "|" + name, arity: arity, flags: fl,
+			firstKey: first, lastKey: last, keyStep: step, run: run}
+	}
+
+	// connection
+	add("ping", -1, f, 0, 0, 0, cmdPing)
+	add("echo", 2, f, 0, 0, 0, cmdEcho)
+	add("quit", -1, na|ld|st|flagAllowBusy|ns|f, 0, 0, 0, cmdQuit)
+	add("select", 2, ld|st|f, 0, 0, 0, cmdSelect)
+	add("hello", -1, na|ld|st|ns|f|flagAllowBusy, 0, 0, 0, cmdHello)
+	add("auth", -2, na|ld|st|ns|f|flagAllowBusy, 0, 0, 0, cmdAuth)
+	client := add("client", -2, 0, 0, 0, 0, nil)
+	sub(client, "id", 2, ns|ld|st, 0, 0, 0, cmdClientID)
+	sub(client, "getname", 2, ns|ld|st, 0, 0, 0, cmdClientGetName)
+	sub(client, "setname", 3, ns|ld|st, 0, 0, 0, cmdClientSetName)
+	sub(client, "setinfo", 4, ns|ld|st, 0, 0, 0, cmdClientSetInfo)
+	sub(client, "info", 2, ns|ld|st, 0, 0, 0, cmdClientInfo)
+	sub(client, "list", -2, a|ns|ld|st, 0, 0, 0, cmdClientList)
+	sub(client, "help", 2, ld|st, 0, 0, 0, cmdClientHelp)
+
+	// strings
+	add("get", 2, r|f, 1, 1, 1, cmdGet)
+	add("set", -3, w|d, 1, 1, 1, cmdSet)
+	add("setnx", 3, w|d|f, 1, 1, 1, cmdSetNX)
+	add("setex", 4, w|d, 1, 1, 1, cmdSetEX)
+	add("psetex", 4, w|d, 1, 1, 1, cmdPSetEX)
+	add("mget", -2, r|f, 1, -1, 1, cmdMGet)
+	add("mset", -3, w|d, 1, -1, 2, cmdMSet)
+	add("msetnx", -3, w|d, 1, -1, 2, cmdMSetNX)
+	add("getset", 3, w|d|f, 1, 1, 1, cmdGetSet)
+	add("getdel", 2, w|f, 1, 1, 1, cmdGetDel)
+	add("getex", -2, w|f, 1, 1, 1, cmdGetEx)
+	add("append", 3, w|d, 1, 1, 1, cmdAppend)
+	add("strlen", 2, r|f, 1, 1, 1, cmdStrlen)
+	add("getrange", 4, r, 1, 1, 1, cmdGetRange)
+	add("substr", 4, r, 1, 1, 1, cmdGetRange)
+	add("setrange", 4, w|d, 1, 1, 1, cmdSetRange)
+	add("incr", 2, w|d|f, 1, 1, 1, cmdIncr)
+	add("decr", 2, w|d|f, 1, 1, 1, cmdDecr)
+	add("incrby", 3, w|d|f, 1, 1, 1, cmdIncrBy)
+	add("decrby", 3, w|d|f, 1, 1, 1, cmdDecrBy)
+	add("incrbyfloat", 3, w|d|f, 1, 1, 1, cmdIncrByFloat)
+
+	// keyspace
+	add("del", -2, w, 1, -1, 1, cmdDel)
+	add("unlink", -2, w|f, 1, -1, 1, cmdDel)
+	add("exists", -2, r|f, 1, -1, 1, cmdExists)
+	add("touch", -2, r|f, 1, -1, 1, cmdTouch)
+	add("type", 2, r|f, 1, 1, 1, cmdType)
+	add("dbsize", 1, r|f, 0, 0, 0, cmdDBSize)
+	add("flushdb", -1, w, 0, 0, 0, cmdFlushDB)
+	add("flushall", -1, w, 0, 0, 0, cmdFlushAll)
+	add("keys", 2, r, 0, 0, 0, cmdKeys)
+	add("scan", -2, r, 0, 0, 0, cmdScan)
+	add("randomkey", 1, r, 0, 0, 0, cmdRandomKey)
+	add("rename", 3, w, 1, 2, 1, cmdRename)
+	add("renamenx", 3, w|f, 1, 2, 1, cmdRenameNX)
+
+	// expiry
+	add("expire", -3, w|f, 1, 1, 1, cmdExpire)
+	add("pexpire", -3, w|f, 1, 1, 1, cmdPExpire)
+	add("expireat", -3, w|f, 1, 1, 1, cmdExpireAt)
+	add("pexpireat", -3, w|f, 1, 1, 1, cmdPExpireAt)
+	add("ttl", 2, r|f, 1, 1, 1, cmdTTL)
+	add("pttl", 2, r|f, 1, 1, 1, cmdPTTL)
+	add("expiretime", 2, r|f, 1, 1, 1, cmdExpireTime)
+	add("pexpiretime", 2, r|f, 1, 1, 1, cmdPExpireTime)
+	add("persist", 2, w|f, 1, 1, 1, cmdPersist)
+
+	// server
+	add("time", 1, ld|st|f, 0, 0, 0, cmdTime)
+	add("info", -1, ld|st, 0, 0, 0, cmdInfo)
+	cfg := add("config", -2, 0, 0, 0, 0, nil)
+	sub(cfg, "get", -3, a|ns|ld|st, 0, 0, 0, cmdConfigGet)
+	sub(cfg, "set", -4, a|ns|ld|st, 0, 0, 0, cmdConfigSet)
+	sub(cfg, "resetstat", 2, a|ns|ld|st, 0, 0, 0, cmdConfigResetStat)
+	sub(cfg, "help", 2, ld|st, 0, 0, 0, cmdConfigHelp)
+	cmd := add("command", -1, ld|st, 0, 0, 0, cmdCommand)
+	sub(cmd, "count", 2, ld|st, 0, 0, 0, cmdCommandCount)
+	sub(cmd, "info", -2, ld|st, 0, 0, 0, cmdCommandInfo)
+	sub(cmd, "docs", -2, ld|st, 0, 0, 0, cmdCommandDocs)
+	sub(cmd, "list", -2, ld|st, 0, 0, 0, cmdCommandList)
+	sub(cmd, "getkeys", -4, ld|st, 0, 0, 0, cmdCommandGetKeys)
+	sub(cmd, "help", 2, ld|st, 0, 0, 0, cmdCommandHelp)
+	return t
+}
+
+// appendUnknownCommand appends Redis's reply to an unknown command (server.c
+// commandCheckExistence): the name and the first arguments, each cut at 128 bytes and at a
+// NUL as C's "%.*s" does, CR and LF replaced by spaces.
+func appendUnknownCommand(out []byte, args [][]byte) []byte {
+	out = append(out, '-')
+	start := len(out)
+	out = append(out, "ERR unknown command '"...)
+	out = append(out, cString(args[0], 128)...)
+	out = append(out, "', with args beginning with: "...)
+	argsStart := len(out)
+	for i := 1; i < len(args) && len(out)-argsStart < 128; i++ {
+		out = append(out, '\'')
+		out = append(out, cString(args[i], 128-(len(out)-1-argsStart))...)
+		out = append(out, "' "...)
+	}
+	sanitizeCRLF(out[start:])
+	return append(out, "\r\n"...)
+}
+
+// appendUnknownSubcommand appends "ERR unknown subcommand 'x'. Try CLIENT HELP." with the
+// container's name as the client sent it, upper-cased.
+func appendUnknownSubcommand(out []byte, container, sub []byte) []byte {
+	out = append(out, '-')
+	start := len(out)
+	out = append(out, "ERR unknown subcommand '"...)
+	out = append(out, cString(sub, 128)...)
+	out = append(out, "'. Try "...)
+	for _, ch := range cString(container, len(container)) {
+		if 'a' <= ch && ch <= 'z' {
+			ch -= 'a' - 'A'
+		}
+		out = append(out, ch)
+	}
+	out = append(out, " HELP."...)
+	sanitizeCRLF(out[start:])
+	return append(out, "\r\n"...)
+}
+
+// appendArityError appends "ERR wrong number of arguments for 'name' command".
+func appendArityError(out []byte, name string) []byte {
+	out = append(out, "-ERR wrong number of arguments for '"...)
+	out = append(out, name...)
+	return append(out, "' command\r\n"...)
+}
+
+// cString returns b as C's printf("%.*s", max, b) would print it: up to the first NUL,
+// at most max bytes.
+func cString(b []byte, max int) []byte {
+	if max < 0 {
+		max = 0
+	}
+	for i, ch := range b {
+		if ch == 0 {
+			b = b[:i]
+			break
+		}
+	}
+	if len(b) > max {
+		b = b[:max]
+	}
+	return b
+}
+
+// sanitizeCRLF replaces CR and LF with spaces so an error line stays one line.
+func sanitizeCRLF(b []byte) {
+	for i, ch := range b {
+		if ch == '\r' || ch == '\n' {
+			b[i] = ' '
+		}
+	}
+}
+
+// appendErr appends an error reply; msg carries its prefix ("ERR ...").
+func appendErr(out []byte, msg string) []byte { return protocol.AppendError(out, msg) }
+
+// Reply texts shared by several commands.
+const (
+	errSyntax    = "ERR syntax error"
+	errNotInt    = "ERR value is not an integer or out of range"
+	errNotFloat  = "ERR value is not a valid float"
+	errNoSuchKey = "ERR no such key"
+	errNoAuth    = "NOAUTH Authentication required."
+	errWrongPass = "WRONGPASS invalid username-password pair or user is disabled."
+)
+
+// appendExpireTimeError appends "ERR invalid expire time in 'set' command".
+func appendExpireTimeError(out []byte, name string) []byte {
+	out = append(out, "-ERR invalid expire time in '"...)
+	out = append(out, name...)
+	return append(out, "' command\r\n"...)
+}
