@@ -33,6 +33,8 @@ type conn struct {
 	// (invariant 3).
 	out []byte
 
+	bytesIn, bytesOut atomic.Int64
+
 	// outPending is true while gnet still holds reply bytes the peer has not read.
 	outPending atomic.Bool
 	// woken is true while a Wake is outstanding, so yielding never queues more than one.

@@ -112,18 +112,22 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		return err
 	}
 	defer eng.Close()
-	cfg.OnChange("maxmemory", func(c *config.Config) { eng.SetMaxMemory(c.Int("maxmemory")) })
-
-	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: version})
-	srv := netpoll.New(cmd, netpoll.Options{
-		TCP:              netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
-		UnixSocket:       cfg.String("unixsocket"),
-		UnixSocketPerm:   socketPerm(cfg),
-		MaxClients:       int(cfg.Int("maxclients")),
-		Limits:           limits(cfg),
-		QueryBufferLimit: int(cfg.Int("client-query-buffer-limit")),
-		TCPKeepAlive:     time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
-		Logger:           log,
+	var srv *netpoll.Server
+	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: version,
+		NetStats: func() command.NetStats {
+			in, out := srv.Bytes()
+			return command.NetStats{InputBytes: in, OutputBytes: out, RejectedConnections: srv.Stats().Rejected.Load()}
+		}})
+	srv = netpoll.New(cmd, netpoll.Options{
+		TCP:               netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
+		UnixSocket:        cfg.String("unixsocket"),
+		UnixSocketPerm:    socketPerm(cfg),
+		MaxClients:        int(cfg.Int("maxclients")),
+		Limits:            limits(cfg),
+		QueryBufferLimit:  int(cfg.Int("client-query-buffer-limit")),
+		OutputBufferLimit: int(cfg.OutputBufferLimit(config.ClassNormal).Hard),
+		TCPKeepAlive:      time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
+		Logger:            log,
 	})
 	for _, name := range []string{"proto-max-bulk-len"} {
 		cfg.OnChange(name, func(c *config.Config) { srv.SetLimits(limits(c)) })
