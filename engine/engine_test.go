@@ -1,0 +1,544 @@
+package engine
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"testing"
+)
+
+const t0 = 1_700_000_000_000 // a fake "now", ms
+
+func open(t testing.TB, cfg Config) *Engine {
+	t.Helper()
+	e, err := Open(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+func mustVerify(t testing.TB, e *Engine) {
+	t.Helper()
+	if err := e.Verify(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func getString(d *DB, k string, now int64) (string, bool) {
+	v, ok, err := d.AppendGet(nil, []byte(k), now)
+	if err != nil {
+		panic(err)
+	}
+	return string(v), ok
+}
+
+func TestParseInt(t *testing.T) {
+	f := func(s string, want int64, ok bool) {
+		t.Helper()
+		got, gotOK := ParseInt([]byte(s))
+		if got != want || gotOK != ok {
+			t.Fatalf("ParseInt(%q) = %d, %v; want %d, %v", s, got, gotOK, want, ok)
+		}
+	}
+	f("0", 0, true)
+	f("-1", -1, true)
+	f("123", 123, true)
+	f("9223372036854775807", 9223372036854775807, true)
+	f("-9223372036854775808", -9223372036854775808, true)
+	f("9223372036854775808", 0, false)
+	f("-9223372036854775809", 0, false)
+	f("18446744073709551616", 0, false)
+	f("", 0, false)
+	f("-", 0, false)
+	f("-0", 0, false)
+	f("007", 0, false)
+	f("+1", 0, false)
+	f(" 1", 0, false)
+	f("1 ", 0, false)
+	f("1.0", 0, false)
+	f("123456789012345678901", 0, false)
+}
+
+func TestParseFloat(t *testing.T) {
+	f := func(s string, want float64, ok bool) {
+		t.Helper()
+		got, gotOK := ParseFloat([]byte(s))
+		if gotOK != ok || (ok && got != want) {
+			t.Fatalf("ParseFloat(%q) = %v, %v; want %v, %v", s, got, gotOK, want, ok)
+		}
+	}
+	f("1.5", 1.5, true)
+	f("-3", -3, true)
+	f("+2", 2, true)
+	f("1e3", 1000, true)
+	f(" 1", 0, false)
+	f("1 ", 0, false)
+	f("", 0, false)
+	f("nan", 0, false)
+	f("1e400", 0, false)
+	f("1_0", 0, false)
+	f("abc", 0, false)
+}
+
+func TestIncrByFloatText(t *testing.T) {
+	d := open(t, Config{}).DB(0)
+	f := func(start string, delta float64, want string, wantErr error) {
+		t.Helper()
+		d.Set([]byte("k"), []byte(start), t0, SetOptions{}, nil)
+		got, err := d.IncrByFloat(nil, []byte("k"), delta, t0)
+		if err != wantErr || string(got) != want {
+			t.Fatalf("%q + %v = %q, %v; want %q, %v", start, delta, got, err, want, wantErr)
+		}
+	}
+	f("10.5", 0.1, "10.6", nil)
+	f("5", 2, "7", nil)
+	f("3.0e3", 200, "3200", nil)
+	f("5.0e3", 1.5, "5001.5", nil)
+	f("1", -1, "0", nil)
+	f("inf", 1, "", ErrNaN)
+	f("abc", 1, "", ErrNotFloat)
+	f("1e308", 1e308, "", ErrNaN)
+}
+
+func TestStringSemantics(t *testing.T) {
+	e := open(t, Config{MaxValueSize: 1000})
+	d := e.DB(0)
+	k := []byte("k")
+	set := func(v string, opt SetOptions) bool {
+		t.Helper()
+		ok, err := d.Set(k, []byte(v), t0, opt, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return ok
+	}
+	if set("a", SetOptions{Cond: SetXX}) || !set("a", SetOptions{Cond: SetNX}) || set("b", SetOptions{Cond: SetNX}) {
+		t.Fatal("NX/XX")
+	}
+	set("a", SetOptions{ExpireAt: t0 + 100})
+	set("b", SetOptions{KeepTTL: true})
+	if at := d.ExpireAt(k, t0); at != t0+100 {
+		t.Fatalf("KEEPTTL lost the TTL: %d", at)
+	}
+	set("c", SetOptions{})
+	if at := d.ExpireAt(k, t0); at != -1 {
+		t.Fatalf("SET kept the TTL: %d", at)
+	}
+	// Expiry is inclusive: alive at its own millisecond, gone one later.
+	set("x", SetOptions{ExpireAt: t0 + 5})
+	if _, ok := getString(d, "k", t0+5); !ok {
+		t.Fatal("expired too early")
+	}
+	if _, ok := getString(d, "k", t0+6); ok {
+		t.Fatal("not expired")
+	}
+	// SET EXAT in the past deletes (stored reports OK).
+	set("x", SetOptions{})
+	if !set("y", SetOptions{ExpireAt: t0}) || d.Exists(k, t0) {
+		t.Fatal("SET with a past expiry must delete")
+	}
+	// SETRANGE pads with zeros; empty value on a missing key creates nothing.
+	if n, err := d.SetRange([]byte("r"), 3, []byte("ab"), t0); n != 5 || err != nil {
+		t.Fatal(n, err)
+	}
+	if v, _ := getString(d, "r", t0); v != "\x00\x00\x00ab" {
+		t.Fatalf("%q", v)
+	}
+	if n, err := d.SetRange([]byte("none"), 3, nil, t0); n != 0 || err != nil || d.Exists([]byte("none"), t0) {
+		t.Fatal("empty SETRANGE created a key")
+	}
+	if _, err := d.SetRange([]byte("r"), 999, []byte("ab"), t0); err != ErrTooLarge {
+		t.Fatal(err)
+	}
+	if _, err := d.SetRange([]byte("r"), -1, []byte("ab"), t0); err != ErrOffset {
+		t.Fatal(err)
+	}
+	if _, err := d.Append([]byte("r"), make([]byte, 996), t0); err != ErrTooLarge {
+		t.Fatal(err)
+	}
+	// INCR keeps the TTL, rejects non-integers and overflow.
+	d.Set([]byte("n"), []byte("41"), t0, SetOptions{ExpireAt: t0 + 1000}, nil)
+	if v, err := d.IncrBy([]byte("n"), 1, t0); v != 42 || err != nil || d.ExpireAt([]byte("n"), t0) != t0+1000 {
+		t.Fatal(v, err)
+	}
+	d.Set([]byte("n"), []byte("9223372036854775807"), t0, SetOptions{}, nil)
+	if _, err := d.IncrBy([]byte("n"), 1, t0); err != ErrOverflow {
+		t.Fatal(err)
+	}
+	d.Set([]byte("n"), []byte(" 1"), t0, SetOptions{}, nil)
+	if _, err := d.IncrBy([]byte("n"), 1, t0); err != ErrNotInteger {
+		t.Fatal(err)
+	}
+	// A value growing past its chunk, into a large value, and back.
+	d.Set([]byte("g"), []byte("x"), t0, SetOptions{}, nil)
+	for i := 0; i < 100; i++ {
+		d.Append([]byte("g"), []byte(strings.Repeat("y", 9)), t0)
+	}
+	if v, _ := getString(d, "g", t0); len(v) != 901 || v[0] != 'x' || v[900] != 'y' {
+		t.Fatal(len(v))
+	}
+	mustVerify(t, e)
+}
+
+func TestExpireConditions(t *testing.T) {
+	d := open(t, Config{}).DB(0)
+	k := []byte("k")
+	f := func(ttl int64, at int64, cond ExpireCond, want bool, wantAt int64) {
+		t.Helper()
+		d.Set(k, []byte("v"), t0, SetOptions{ExpireAt: ttl}, nil)
+		if got := d.Expire(k, at, cond, t0); got != want {
+			t.Fatalf("expire(ttl %d, at %d, cond %d) = %v", ttl, at, cond, got)
+		}
+		if got := d.ExpireAt(k, t0); got != wantAt {
+			t.Fatalf("expire(ttl %d, at %d, cond %d): expiry %d want %d", ttl, at, cond, got, wantAt)
+		}
+	}
+	f(0, t0+10, ExpireAlways, true, t0+10)
+	f(0, t0+10, ExpireNX, true, t0+10)
+	f(t0+5, t0+10, ExpireNX, false, t0+5)
+	f(0, t0+10, ExpireXX, false, -1)
+	f(t0+5, t0+10, ExpireXX, true, t0+10)
+	f(0, t0+10, ExpireGT, false, -1) // no TTL = infinite
+	f(t0+5, t0+10, ExpireGT, true, t0+10)
+	f(t0+50, t0+10, ExpireGT, false, t0+50)
+	f(0, t0+10, ExpireLT, true, t0+10)
+	f(t0+5, t0+10, ExpireLT, false, t0+5)
+	f(t0+50, t0+10, ExpireLT, true, t0+10)
+	f(0, t0, ExpireAlways, true, -2) // at <= now deletes
+	f(0, t0-1, ExpireGT, false, -1)  // conditions first
+	if d.Expire([]byte("missing"), t0+10, ExpireAlways, t0) {
+		t.Fatal("expire on a missing key")
+	}
+}
+
+func TestRenameAndSwap(t *testing.T) {
+	e := open(t, Config{Databases: 2, Segments: 8})
+	d := e.DB(0)
+	d.Set([]byte("a"), []byte("1"), t0, SetOptions{ExpireAt: t0 + 100}, nil)
+	d.Set([]byte("b"), []byte("2"), t0, SetOptions{}, nil)
+	if _, err := d.Rename([]byte("zz"), []byte("a"), false, t0); err != ErrNoSuchKey {
+		t.Fatal(err)
+	}
+	if ok, _ := d.Rename([]byte("a"), []byte("b"), true, t0); ok {
+		t.Fatal("RENAMENX onto an existing key")
+	}
+	if ok, err := d.Rename([]byte("a"), []byte("a"), false, t0); !ok || err != nil {
+		t.Fatal("rename to itself")
+	}
+	if ok, _ := d.Rename([]byte("a"), []byte("b"), false, t0); !ok {
+		t.Fatal("rename")
+	}
+	if v, _ := getString(d, "b", t0); v != "1" || d.ExpireAt([]byte("b"), t0) != t0+100 || d.Exists([]byte("a"), t0) {
+		t.Fatal("rename lost value or TTL")
+	}
+	if err := e.Swap(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	if e.DB(0).Len() != 0 || e.DB(1).Len() != 1 {
+		t.Fatal("swap")
+	}
+	if v, _ := getString(e.DB(1), "b", t0); v != "1" {
+		t.Fatal("swap lost the value")
+	}
+	if e.Swap(0, 5) != ErrDBIndex {
+		t.Fatal("swap range")
+	}
+	mustVerify(t, e)
+}
+
+func TestEventsAndStats(t *testing.T) {
+	var evs []string
+	e := open(t, Config{OnChange: func(db int, key []byte, ev Event) {
+		evs = append(evs, fmt.Sprintf("%d:%s:%d", db, key, ev))
+	}})
+	d := e.DB(0)
+	d.Set([]byte("a"), []byte("1"), t0, SetOptions{ExpireAt: t0 + 10}, nil)
+	d.Get([]byte("a"), t0+20, func([]byte) {})
+	d.Set([]byte("b"), []byte("1"), t0, SetOptions{}, nil)
+	d.Delete([]byte("b"), t0)
+	d.Flush()
+	want := []string{"0:a:1", "0:a:3", "0:b:1", "0:b:2", "0::5"}
+	if fmt.Sprint(evs) != fmt.Sprint(want) {
+		t.Fatalf("events %v want %v", evs, want)
+	}
+	st := e.Stats()
+	if st.ExpiredKeys != 1 || st.KeyspaceMisses != 1 || st.Keys != 0 || st.UsedMemory != 0 || st.ArenaCommitted != 0 {
+		t.Fatalf("%+v", st)
+	}
+	d.Set([]byte("a"), []byte("1"), t0, SetOptions{}, nil)
+	if !d.Touch([]byte("a"), t0) || d.TypeOf([]byte("a"), t0) != TypeString || TypeString.String() != "string" {
+		t.Fatal("touch/type")
+	}
+	var got string
+	if !d.RandomKey(t0, func(k []byte) { got = string(k) }) || got != "a" {
+		t.Fatal("randomkey")
+	}
+	if d.RandomKey(t0+1, func([]byte) {}) != true || e.DB(1).RandomKey(t0, func([]byte) {}) {
+		t.Fatal("randomkey on an empty db")
+	}
+	e.FlushAll()
+	if st := e.Stats(); st.UsedMemory != 0 || st.ArenaCommitted != 0 {
+		t.Fatalf("FlushAll left memory: %+v", st)
+	}
+}
+
+func TestMaxMemoryOOM(t *testing.T) {
+	e := open(t, Config{Segments: 1, MaxMemory: 64 << 10})
+	d := e.DB(0)
+	var err error
+	n := 0
+	for ; n < 10000 && err == nil; n++ {
+		_, err = d.Set([]byte(fmt.Sprint("k", n)), make([]byte, 100), t0, SetOptions{}, nil)
+	}
+	if err != ErrOOM {
+		t.Fatalf("no OOM after %d keys", n)
+	}
+	if u := e.UsedMemory(); u > 64<<10 {
+		t.Fatalf("used %d over maxmemory", u)
+	}
+	if _, err := d.MSet([][]byte{[]byte("x"), make([]byte, 1000)}, false, t0); err != ErrOOM {
+		t.Fatal("MSET past maxmemory", err)
+	}
+	if !d.Delete([]byte("k1"), t0) {
+		t.Fatal("delete must work at the limit")
+	}
+	mustVerify(t, e)
+}
+
+// TestIndexChurn drives one segment's index through growth, Robin Hood displacement,
+// deletion and shrinking against a map.
+func TestIndexChurn(t *testing.T) {
+	e := open(t, Config{Databases: 1, Segments: 1})
+	d := e.DB(0)
+	rng := rand.New(rand.NewPCG(7, 7))
+	live := map[string]bool{}
+	n := 60000
+	if testing.Short() {
+		n = 15000
+	}
+	for i := 0; i < n; i++ {
+		k := fmt.Sprint("c", rng.IntN(n/3))
+		if i > n/2 { // second half mostly deletes, so the index shrinks
+			if rng.IntN(4) != 0 {
+				if d.Delete([]byte(k), t0) != live[k] {
+					t.Fatal("delete", k)
+				}
+				delete(live, k)
+				continue
+			}
+		} else if rng.IntN(3) == 0 {
+			if d.Delete([]byte(k), t0) != live[k] {
+				t.Fatal("delete", k)
+			}
+			delete(live, k)
+			continue
+		}
+		d.Set([]byte(k), []byte(k), t0, SetOptions{}, nil)
+		live[k] = true
+		if i%5000 == 0 {
+			mustVerify(t, e)
+		}
+	}
+	mustVerify(t, e)
+	if d.Len() != int64(len(live)) {
+		t.Fatal("len")
+	}
+	for k := range live {
+		if v, ok := getString(d, k, t0); !ok || v != k {
+			t.Fatal("lost", k)
+		}
+	}
+}
+
+// TestScanDuringGrowth: keys present for a whole iteration are returned even though the index
+// grows (and other keys come and go) between steps.
+func TestScanDuringGrowth(t *testing.T) {
+	e := open(t, Config{Databases: 1, Segments: 4})
+	d := e.DB(0)
+	for i := 0; i < 2000; i++ {
+		d.Set([]byte(fmt.Sprint("stay", i)), []byte("v"), t0, SetOptions{}, nil)
+	}
+	seen := map[string]int{}
+	cur, steps, added := uint64(0), 0, 0
+	for {
+		cur = d.Scan(cur, 50, t0, func(k []byte, _ Type) { seen[string(k)]++ })
+		steps++
+		for j := 0; j < 500 && steps < 20; j++ { // grow the index several times during the iteration
+			d.Set([]byte(fmt.Sprint("new", added)), []byte("v"), t0, SetOptions{}, nil)
+			added++
+		}
+		if steps%3 == 0 && steps < 20 {
+			for j := 0; j < 200; j++ {
+				d.Delete([]byte(fmt.Sprint("new", added-1-2*j)), t0)
+			}
+		}
+		if cur == 0 {
+			break
+		}
+	}
+	for i := 0; i < 2000; i++ {
+		if seen[fmt.Sprint("stay", i)] == 0 {
+			t.Fatalf("scan missed stay%d (steps %d, added %d)", i, steps, added)
+		}
+	}
+	mustVerify(t, e)
+}
+
+func TestActiveExpire(t *testing.T) {
+	e := open(t, Config{Segments: 4})
+	d := e.DB(3)
+	for i := 0; i < 5000; i++ {
+		exp := int64(0)
+		if i%2 == 0 {
+			exp = t0 + 10
+		}
+		d.Set([]byte(fmt.Sprint("k", i)), []byte("v"), t0, SetOptions{ExpireAt: exp}, nil)
+	}
+	removed := 0
+	for i := 0; i < 200 && removed < 2500; i++ {
+		removed += e.ActiveExpire(t0+100, 1<<40)
+	}
+	if removed != 2500 || d.Len() != 2500 || e.Stats().ExpiresKeys != 0 {
+		t.Fatalf("removed %d, len %d", removed, d.Len())
+	}
+	mustVerify(t, e)
+}
+
+// putTyped stores a value of another type directly, until the engine has hash commands.
+func putTyped(t *testing.T, d *DB, key string, typ Type) {
+	t.Helper()
+	s, h := d.seg([]byte(key))
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	off, v, err := s.newEntry([]byte(key), 3, 0, typ)
+	if err != nil {
+		t.Fatal(err)
+	}
+	copy(v, "raw")
+	if err := s.insert(h, off, 0, t0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestWrongType(t *testing.T) {
+	e := open(t, Config{})
+	d := e.DB(0)
+	putTyped(t, d, "h", TypeHash)
+	k := []byte("h")
+	if _, err := d.Get(k, t0, func([]byte) { t.Fatal("fn called") }); err != ErrWrongType {
+		t.Fatal("get", err)
+	}
+	if _, _, err := d.AppendGet(nil, k, t0); err != ErrWrongType {
+		t.Fatal("appendget", err)
+	}
+	if ok, err := d.Set(k, []byte("v"), t0, SetOptions{Get: true}, nil); ok || err != ErrWrongType || d.TypeOf(k, t0) != TypeHash {
+		t.Fatal("SET GET on a hash must fail and store nothing", ok, err)
+	}
+	if _, err := d.Append(k, []byte("v"), t0); err != ErrWrongType {
+		t.Fatal(err)
+	}
+	if _, err := d.IncrBy(k, 1, t0); err != ErrWrongType {
+		t.Fatal(err)
+	}
+	if _, err := d.IncrByFloat(nil, k, 1, t0); err != ErrWrongType {
+		t.Fatal(err)
+	}
+	if _, err := d.SetRange(k, 0, []byte("v"), t0); err != ErrWrongType {
+		t.Fatal(err)
+	}
+	if _, err := d.GetDel(k, t0, func([]byte) {}); err != ErrWrongType {
+		t.Fatal(err)
+	}
+	if ok, _ := d.Rename(k, []byte("h2"), false, t0); !ok || d.TypeOf([]byte("h2"), t0) != TypeHash {
+		t.Fatal("rename keeps the type")
+	}
+	if ok, err := d.Set([]byte("h2"), []byte("v"), t0, SetOptions{}, nil); !ok || err != nil || d.TypeOf([]byte("h2"), t0) != TypeString {
+		t.Fatal("SET overwrites any type")
+	}
+	mustVerify(t, e)
+}
+
+// TestKeyspaceHits follows redis-server 7.0.15 (checked with INFO stats): GET, GETDEL, GETEX,
+// SET ... GET, TOUCH and Lookup (EXISTS, TYPE, TTL) count; writes and the peeks do not.
+func TestKeyspaceHits(t *testing.T) {
+	e := open(t, Config{})
+	d := e.DB(0)
+	k, miss := []byte("k"), []byte("missing")
+	f := func(name string, op func(), hits, misses int64) {
+		t.Helper()
+		before := e.Stats()
+		op()
+		after := e.Stats()
+		if h, m := after.KeyspaceHits-before.KeyspaceHits, after.KeyspaceMisses-before.KeyspaceMisses; h != hits || m != misses {
+			t.Fatalf("%s: %d hits %d misses, want %d %d", name, h, m, hits, misses)
+		}
+	}
+	nop := func([]byte) {}
+	f("set", func() { d.Set(k, []byte("1"), t0, SetOptions{}, nil) }, 0, 0)
+	f("get", func() { d.Get(k, t0, nop); d.Get(miss, t0, nop) }, 1, 1)
+	f("set get", func() { d.Set(k, []byte("1"), t0, SetOptions{Get: true}, nop) }, 1, 0)
+	f("lookup", func() { d.Lookup(k, t0); d.Lookup(miss, t0) }, 1, 1)
+	f("touch", func() { d.Touch(k, t0); d.Touch(miss, t0) }, 1, 1)
+	f("getex", func() { d.GetEx(miss, t0, ExpireUpdate{}, nop) }, 0, 1)
+	f("peeks", func() { d.Exists(k, t0); d.TypeOf(k, t0); d.ExpireAt(k, t0) }, 0, 0)
+	f("writes", func() { d.Append(k, []byte("1"), t0); d.IncrBy(k, 1, t0); d.SetRange(k, 0, []byte("2"), t0) }, 0, 0)
+	f("getdel", func() { d.GetDel(k, t0, nop) }, 1, 0)
+}
+
+// TestVerifyCatchesDrift makes sure the recount is not vacuous.
+func TestVerifyCatchesDrift(t *testing.T) {
+	e := open(t, Config{Segments: 1})
+	d := e.DB(0)
+	d.Set([]byte("a"), []byte("1"), t0, SetOptions{ExpireAt: t0 + 10}, nil)
+	mustVerify(t, e)
+	f := func(name string, corrupt, undo func()) {
+		t.Helper()
+		corrupt()
+		if e.Verify() == nil {
+			t.Fatalf("%s: Verify did not notice", name)
+		}
+		undo()
+		mustVerify(t, e)
+	}
+	s := &d.segs[0]
+	f("keys", func() { s.keys++ }, func() { s.keys-- })
+	f("expires", func() { s.expires-- }, func() { s.expires++ })
+	f("chunk bytes", func() { s.chunkBytes += 8 }, func() { s.chunkBytes -= 8 })
+	f("used", func() { e.used.Add(1) }, func() { e.used.Add(-1) })
+	f("free list", func() { s.cls[0].nfree++ }, func() { s.cls[0].nfree-- })
+}
+
+// TestIdenticalHashes: many keys sharing one 32-bit hash at the very end of the hash space
+// (what an attacker could produce) must still insert, be found and be deleted.
+func TestIdenticalHashes(t *testing.T) {
+	e := open(t, Config{Databases: 1, Segments: 1})
+	s := &e.DB(0).segs[0]
+	const h = 0xffffffff
+	for i := 0; i < 500; i++ {
+		key := []byte(fmt.Sprint("same", i))
+		off, _, err := s.newEntry(key, 0, 0, TypeString)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.insert(h, off, 0, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := 0; i < 500; i++ {
+		j := s.find(h, []byte(fmt.Sprint("same", i)))
+		if j < 0 {
+			t.Fatal("lost", i)
+		}
+		if err := s.checkSlot(j); err != nil {
+			t.Fatal(err)
+		}
+		if i%2 == 0 {
+			s.removeAt(j, EventDelete, true)
+		}
+	}
+	if s.keys != 250 || s.idx.n != 250 {
+		t.Fatal(s.keys, s.idx.n)
+	}
+}

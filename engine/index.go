@@ -1,0 +1,185 @@
+package engine
+
+// The index: one per segment, an open-addressing table with Robin Hood linear probing and
+// no wrap-around, in its own anonymous mapping (no Go pointers, invisible to the GC).
+//
+//	home(h) = (h * cap) >> 32         fastrange: any capacity, not only powers of two
+//
+//	slot:  | hash uint32 | off uint32 | meta: flags (8 bits) | LFU (24 bits) |   12 bytes
+//
+//	index:   0     1     2     3     4     5    ...  cap-1 | cap ... cap+extra-1
+//	       [ a0 ][ b1 ][ c1 ][    ][ d4 ][ e4 ] ...        |  overflow, never a home
+//	(letter = entry, digit = its home slot)
+//
+// Invariant (checked by verifyIndex): along the table, homes never decrease, every entry sits
+// at or after its home, and the slots between an entry's home and its position are all
+// occupied. Insertion keeps it (a newcomer displaces an entry closer to its own home, which
+// shifts the run right up to the first empty slot); deletion shifts the following run back
+// by one until an empty slot or an entry already at home.
+//
+// Because home is monotonic in the 32-bit hash, the entries are ordered by hash for every
+// capacity. SCAN's cursor is therefore a hash value, not a slot number: "every entry whose
+// hash is below the cursor has been returned" stays true when the table grows or shrinks.
+//
+// The full 32-bit hash in the slot doubles as the tag (a key compare happens only when all 32
+// bits match) and lets growth rehash without reading keys from the arena.
+//
+// Growth: at load 0.9 the capacity grows 1.5x (and to whatever the rounded-up mapping can
+// hold), so the load never drops below 0.6: 12 bytes / 0.6 = 20 bytes of index per key at
+// worst, which with a 136-byte chunk keeps a 16-byte key with a 100-byte value at 156 bytes.
+
+import "unsafe"
+
+type slot struct {
+	hash uint32
+	off  uint32
+	meta uint32
+}
+
+const (
+	slotSize = 12
+	metaLFU  = 1<<24 - 1
+	metaUsed = 1 << 24
+	metaTTL  = 1 << 25
+
+	minIndexCap  = 8
+	shrinkMinCap = 1024
+)
+
+type index struct {
+	mem   []byte // the mapping; nil until the first insert
+	slots []slot // view of mem: cap+extra slots
+	cap   uint32 // homes are in [0, cap)
+	n     uint32 // used slots
+	// minExtra raises the overflow region when entries sharing one 32-bit hash run off
+	// the end (adversarial keys): growing the capacity cannot spread identical hashes.
+	minExtra uint32
+}
+
+func extraFor(c uint32) uint32 {
+	n := uint32(0)
+	for x := c; x > 0; x >>= 1 {
+		n++
+	}
+	return 32 + 4*n
+}
+
+func (x *index) home(h uint32) uint32 { return uint32(uint64(h) * uint64(x.cap) >> 32) }
+
+// full reports whether one more entry would pass the 0.9 load factor.
+func (x *index) full() bool { return uint64(x.n+1)*10 > uint64(x.cap)*9 }
+
+// tableBytes returns the mapping size for at least c homes and the capacity that mapping can
+// hold (we use the whole rounded-up mapping).
+func tableBytes(c, minExtra uint32) (int, uint32) {
+	extra := func(c uint32) uint32 { return max(extraFor(c), minExtra) }
+	size := (int(c+extra(c))*slotSize + osPage - 1) &^ (osPage - 1)
+	n := uint32(size / slotSize)
+	return size, n - extra(n) // extra(n-extra(n)) <= extra(n): the overflow fits
+}
+
+// growBytes returns how many bytes the next insert adds to the index (0 if it fits).
+func (x *index) growBytes() int64 {
+	if x.mem != nil && !x.full() {
+		return 0
+	}
+	size, _ := tableBytes(nextCap(x.cap), x.minExtra)
+	return int64(size - len(x.mem))
+}
+
+func nextCap(c uint32) uint32 {
+	if c < minIndexCap {
+		return minIndexCap
+	}
+	return c + c/2
+}
+
+// place puts sl in slots (Robin Hood) if an empty slot exists at or after its home and
+// returns where it landed; it changes nothing and returns -1 otherwise.
+func (x *index) place(sl slot) int {
+	i := x.home(sl.hash)
+	e := i
+	for e < uint32(len(x.slots)) && x.slots[e].meta&metaUsed != 0 {
+		e++
+	}
+	if e == uint32(len(x.slots)) {
+		return -1
+	}
+	pos := int(e)
+	d := uint32(0)
+	for ; i < e; i, d = i+1, d+1 {
+		cur := &x.slots[i]
+		if cd := i - x.home(cur.hash); cd < d {
+			if pos == int(e) {
+				pos = int(i)
+			}
+			sl, *cur = *cur, sl
+			d = cd
+		}
+	}
+	x.slots[e] = sl
+	x.n++
+	return pos
+}
+
+// rebuild moves every entry into a new table of at least c homes. It returns the change in
+// mapped bytes; on a mapping failure the table is unchanged and ok is false.
+func (x *index) rebuild(c uint32) (delta int64, ok bool) {
+	minExtra := x.minExtra
+	for {
+		size, nc := tableBytes(c, minExtra)
+		mem, err := mapTable(size)
+		if err != nil {
+			return 0, false
+		}
+		nx := index{mem: mem, cap: nc, minExtra: minExtra}
+		nx.slots = unsafe.Slice((*slot)(unsafe.Pointer(&mem[0])), size/slotSize)
+		fits := true
+		for i := range x.slots {
+			if x.slots[i].meta&metaUsed != 0 && nx.place(x.slots[i]) < 0 {
+				fits = false
+				break
+			}
+		}
+		if !fits {
+			unmapTable(mem)
+			if nc > 4*x.n+1024 { // growing does not help: identical hashes at the end
+				minExtra = max(64, minExtra*2)
+			} else { // an unlucky cluster ran off the end; a bigger table spreads it
+				c = nc + nc/4 + 8
+			}
+			continue
+		}
+		delta = int64(len(mem) - len(x.mem))
+		if x.mem != nil {
+			unmapTable(x.mem)
+		}
+		*x = nx
+		return delta, true
+	}
+}
+
+// release unmaps the table and returns the bytes it held.
+func (x *index) release() int64 {
+	n := int64(len(x.mem))
+	if x.mem != nil {
+		unmapTable(x.mem)
+	}
+	*x = index{}
+	return n
+}
+
+// remove deletes slot i by shifting the rest of its run back.
+func (x *index) remove(i uint32) {
+	j := i + 1
+	for j < uint32(len(x.slots)) {
+		s := x.slots[j]
+		if s.meta&metaUsed == 0 || x.home(s.hash) == j {
+			break
+		}
+		x.slots[j-1] = s
+		j++
+	}
+	x.slots[j-1] = slot{}
+	x.n--
+}

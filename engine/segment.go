@@ -1,0 +1,416 @@
+package engine
+
+import (
+	"bytes"
+	"encoding/binary"
+	"math/rand/v2"
+	"sync"
+)
+
+// maxNumClasses bounds numClasses so a segment's class table is a fixed array.
+const maxNumClasses = 80
+
+// segment is one lock's worth of keyspace: an index, per-class chunk allocators, the large
+// value table, and its share of the counters. Everything in segData moves with SWAPDB.
+type segment struct {
+	mu  sync.Mutex
+	e   *Engine
+	mem []byte // the arena region (fixed for the engine's life)
+	db  int
+	segData
+	_ [64]byte // keep neighbouring segments' locks off this cache line
+}
+
+type segData struct {
+	idx       index
+	cls       [maxNumClasses]classState
+	pages     []pageRef // pages this segment carved, for flush and verification
+	large     [][]byte  // encLarge entries' key||value; nil = free slot
+	largeFree []uint32
+
+	// Accounting, bytes: chunks at their class size, the index mapping, large values' cap.
+	chunkBytes, idxBytes, largeBytes int64
+
+	keys, expires                  int64
+	hits, misses, expired, evicted int64
+	expireCursor                   uint32 // ActiveExpire resumes sampling at this slot
+}
+
+func (s *segment) init(e *Engine, db int) {
+	if numClasses > maxNumClasses {
+		panic("engine: too many size classes")
+	}
+	s.e = e
+	s.mem = e.arena.mem
+	s.db = db
+	s.resetClasses()
+}
+
+func (s *segment) resetClasses() {
+	for c := range s.cls {
+		s.cls[c] = classState{free: noOff}
+	}
+}
+
+func (s *segment) notify(key []byte, ev Event) {
+	if f := s.e.cfg.OnChange; f != nil {
+		f(s.db, key, ev)
+	}
+}
+
+// addUsed records a change of this segment's footprint in the engine-wide used memory.
+func (s *segment) addUsed(d int64) {
+	if d != 0 {
+		s.e.used.Add(d)
+	}
+}
+
+// --- entry accessors; off is a chunk offset in 8-byte units ---
+
+func (s *segment) hdr(off uint32) []byte {
+	b := uint64(off) << unitShift
+	return s.mem[b : b+hdrSize : b+hdrSize]
+}
+
+// largeRef returns an encLarge entry's large-table index and key length.
+func (s *segment) largeRef(off uint32) (li, klen uint32) {
+	b := uint64(off)<<unitShift + hdrSize
+	f := s.mem[b : b+8 : b+8]
+	return binary.LittleEndian.Uint32(f), binary.LittleEndian.Uint32(f[4:])
+}
+
+func (s *segment) expAt(off uint32) int64 { return int64(binary.LittleEndian.Uint64(s.hdr(off))) }
+
+func (s *segment) typeOf(off uint32) Type { return Type(s.hdr(off)[15] & 0xf) }
+
+func (s *segment) isLarge(off uint32) bool { return s.hdr(off)[15]>>4 == encLarge }
+
+func (s *segment) classOfEntry(off uint32) uint8 { return s.hdr(off)[14] }
+
+func (s *segment) vlen(off uint32) int { return int(binary.LittleEndian.Uint32(s.hdr(off)[8:])) }
+
+// keyOf returns the entry's key; valid while the segment lock is held and the entry lives.
+func (s *segment) keyOf(off uint32) []byte {
+	h := s.hdr(off)
+	if h[15]>>4 == encLarge {
+		li, kl := s.largeRef(off)
+		return s.large[li][:kl:kl]
+	}
+	kl := uint64(binary.LittleEndian.Uint16(h[12:]))
+	b := uint64(off)<<unitShift + hdrSize
+	return s.mem[b : b+kl : b+kl]
+}
+
+// valOf returns the entry's value; valid while the segment lock is held and the entry is
+// neither changed nor freed.
+func (s *segment) valOf(off uint32) []byte {
+	h := s.hdr(off)
+	vl := uint64(binary.LittleEndian.Uint32(h[8:]))
+	if h[15]>>4 == encLarge {
+		li, kl32 := s.largeRef(off)
+		kl := uint64(kl32)
+		return s.large[li][kl : kl+vl : kl+vl]
+	}
+	kl := uint64(binary.LittleEndian.Uint16(h[12:]))
+	b := uint64(off)<<unitShift + hdrSize + kl
+	return s.mem[b : b+vl : b+vl]
+}
+
+// room returns how long the value of an inline entry may grow in its chunk (0 for large).
+func (s *segment) room(off uint32) int {
+	h := s.hdr(off)
+	if h[15]>>4 == encLarge {
+		return 0
+	}
+	return int(classSize[h[14]]) - hdrSize - int(binary.LittleEndian.Uint16(h[12:]))
+}
+
+// setVlen changes an inline entry's value length in place (the caller checked room).
+func (s *segment) setVlen(off uint32, n int) {
+	binary.LittleEndian.PutUint32(s.hdr(off)[8:], uint32(n))
+}
+
+// entryCost is what a new entry with this key and value length adds to used memory.
+func entryCost(klen, vlen int) int64 {
+	if need := hdrSize + klen + vlen; need <= maxClassSz {
+		return int64(classSize[classOf(need)])
+	}
+	return int64(classSize[stubClass]) + int64(klen+vlen)
+}
+
+// newEntry allocates and fills the header and key of an entry and returns its offset and
+// its value bytes for the caller to fill. It accounts the memory; the caller checked the
+// limit.
+func (s *segment) newEntry(key []byte, vlen int, exp int64, t Type) (uint32, []byte, error) {
+	need := hdrSize + len(key) + vlen
+	if need <= maxClassSz {
+		c := classOf(need)
+		off, err := s.allocChunk(c)
+		if err != nil {
+			return 0, nil, err
+		}
+		h := s.hdr(off)
+		binary.LittleEndian.PutUint64(h, uint64(exp))
+		binary.LittleEndian.PutUint32(h[8:], uint32(vlen))
+		binary.LittleEndian.PutUint16(h[12:], uint16(len(key)))
+		h[14] = c
+		h[15] = byte(t) | encInline<<4
+		b := uint64(off)<<unitShift + hdrSize
+		copy(s.mem[b:], key)
+		b += uint64(len(key))
+		sz := int64(classSize[c])
+		s.chunkBytes += sz
+		s.addUsed(sz)
+		return off, s.mem[b : b+uint64(vlen) : b+uint64(vlen)], nil
+	}
+	off, err := s.allocChunk(stubClass)
+	if err != nil {
+		return 0, nil, err
+	}
+	buf := make([]byte, len(key)+vlen)
+	copy(buf, key)
+	var li uint32
+	if n := len(s.largeFree); n > 0 {
+		li = s.largeFree[n-1]
+		s.largeFree = s.largeFree[:n-1]
+		s.large[li] = buf
+	} else {
+		li = uint32(len(s.large))
+		s.large = append(s.large, buf)
+	}
+	h := s.hdr(off)
+	binary.LittleEndian.PutUint64(h, uint64(exp))
+	binary.LittleEndian.PutUint32(h[8:], uint32(vlen))
+	binary.LittleEndian.PutUint16(h[12:], 0)
+	h[14] = stubClass
+	h[15] = byte(t) | encLarge<<4
+	b := uint64(off)<<unitShift + hdrSize
+	binary.LittleEndian.PutUint32(s.mem[b:], li)
+	binary.LittleEndian.PutUint32(s.mem[b+4:], uint32(len(key)))
+	sz := int64(classSize[stubClass])
+	s.chunkBytes += sz
+	s.largeBytes += int64(cap(buf))
+	s.addUsed(sz + int64(cap(buf)))
+	return off, buf[len(key):], nil
+}
+
+// freeEntry releases an entry's chunk and large value.
+func (s *segment) freeEntry(off uint32) {
+	h := s.hdr(off)
+	c := h[14]
+	if h[15]>>4 == encLarge {
+		li, _ := s.largeRef(off)
+		n := int64(cap(s.large[li]))
+		s.large[li] = nil
+		s.largeFree = append(s.largeFree, li)
+		s.largeBytes -= n
+		s.addUsed(-n)
+	}
+	sz := int64(classSize[c])
+	s.chunkBytes -= sz
+	s.addUsed(-sz)
+	s.freeChunk(off, c)
+}
+
+// --- index operations ---
+
+// find returns the slot of key, or -1. It does not look at the TTL.
+func (s *segment) find(h uint32, key []byte) int {
+	x := &s.idx
+	if x.n == 0 {
+		return -1
+	}
+	i := x.home(h)
+	for d := uint32(0); i < uint32(len(x.slots)); i, d = i+1, d+1 {
+		sl := &x.slots[i]
+		if sl.meta&metaUsed == 0 || i-x.home(sl.hash) < d {
+			return -1
+		}
+		if sl.hash == h && bytes.Equal(s.keyOf(sl.off), key) {
+			return int(i)
+		}
+	}
+	return -1
+}
+
+// isExpired reports whether slot i holds an entry past its expiry at now.
+func (s *segment) isExpired(i int, now int64) bool {
+	sl := &s.idx.slots[i]
+	if sl.meta&metaTTL == 0 {
+		return false
+	}
+	return s.expAt(sl.off) < now
+}
+
+// lookup is find plus lazy expiry: an expired entry is removed (EventExpire) and reported
+// missing.
+func (s *segment) lookup(h uint32, key []byte, now int64) int {
+	i := s.find(h, key)
+	if i >= 0 && s.isExpired(i, now) {
+		s.expired++
+		s.removeAt(i, EventExpire, true)
+		return -1
+	}
+	return i
+}
+
+// insertCost is what inserting a new key adds to used memory beyond its entry.
+func (s *segment) insertCost() int64 { return s.idx.growBytes() }
+
+// insert adds a slot for a new entry (the key is known to be absent).
+func (s *segment) insert(h, off uint32, exp int64, now int64) error {
+	x := &s.idx
+	if x.mem == nil || x.full() {
+		if err := s.resize(nextCap(x.cap)); err != nil {
+			return err
+		}
+	}
+	meta := metaUsed | lfuInit(now)
+	if exp != 0 {
+		meta |= metaTTL
+		s.expires++
+	}
+	pos := x.place(slot{hash: h, off: off, meta: meta})
+	for pos < 0 {
+		c := x.cap + x.cap/4 + 8
+		if x.cap > 4*x.n+1024 { // growing does not help: identical hashes at the end
+			x.minExtra = max(64, x.minExtra*2)
+			c = x.cap
+		}
+		if err := s.resize(c); err != nil {
+			return err
+		}
+		pos = x.place(slot{hash: h, off: off, meta: meta})
+	}
+	s.keys++
+	if invariants {
+		s.mustCheck(pos)
+	}
+	return nil
+}
+
+func (s *segment) resize(c uint32) error {
+	d, ok := s.idx.rebuild(c)
+	if !ok {
+		return ErrOOM
+	}
+	s.idxBytes += d
+	s.addUsed(d)
+	return nil
+}
+
+// removeAt frees the entry in slot i, removes the slot and reports ev (0: no event). With
+// shrink, a sparse index is rebuilt smaller, which moves slots: loops over slots pass false.
+func (s *segment) removeAt(i int, ev Event, shrink bool) {
+	sl := s.idx.slots[i]
+	if ev != 0 {
+		s.notify(s.keyOf(sl.off), ev)
+	}
+	if sl.meta&metaTTL != 0 {
+		s.expires--
+	}
+	s.freeEntry(sl.off)
+	s.idx.remove(uint32(i))
+	s.keys--
+	if invariants && i < len(s.idx.slots) && s.idx.slots[i].meta&metaUsed != 0 {
+		s.mustCheck(i)
+	}
+	if shrink {
+		s.maybeShrink()
+	}
+}
+
+// maybeShrink rebuilds an index that fell below 20% load at half... of its size, keeping
+// the load of the new table at 0.5.
+func (s *segment) maybeShrink() {
+	x := &s.idx
+	if x.cap > shrinkMinCap && uint64(x.n)*5 < uint64(x.cap) {
+		_ = s.resize(x.n * 2)
+	}
+}
+
+// setExpiry changes the TTL of the entry in slot i (0 removes it).
+func (s *segment) setExpiry(i int, exp int64) {
+	sl := &s.idx.slots[i]
+	binary.LittleEndian.PutUint64(s.hdr(sl.off), uint64(exp))
+	had := sl.meta&metaTTL != 0
+	switch {
+	case exp != 0 && !had:
+		sl.meta |= metaTTL
+		s.expires++
+	case exp == 0 && had:
+		sl.meta &^= metaTTL
+		s.expires--
+	}
+}
+
+// flush drops every entry and returns the pages the segment held; the caller hands them to
+// arena.givePages after unlocking, so the madvise syscall runs outside the segment lock.
+func (s *segment) flush() []pageRef {
+	pages := s.pages
+	freed := s.chunkBytes + s.largeBytes + s.idx.release()
+	s.addUsed(-freed)
+	s.pages = nil
+	s.large = nil
+	s.largeFree = nil
+	s.chunkBytes, s.largeBytes, s.idxBytes = 0, 0, 0
+	s.keys, s.expires = 0, 0
+	s.expireCursor = 0
+	s.resetClasses()
+	return pages
+}
+
+// --- LFU, Redis layout: 16-bit minutes since the epoch (mod 2^16) << 8 | 8-bit log counter ---
+
+const (
+	lfuInitVal   = 5  // LFU_INIT_VAL
+	lfuLogFactor = 10 // lfu-log-factor default
+	lfuDecayTime = 1  // lfu-decay-time default, minutes
+)
+
+func lfuMinutes(now int64) uint32 { return uint32(uint16(now / 60000)) }
+
+func lfuInit(now int64) uint32 { return lfuMinutes(now)<<8 | lfuInitVal }
+
+// lfuTouch is Redis's updateLFU: decay by elapsed periods, then a logarithmic increment.
+func lfuTouch(meta uint32, now int64) uint32 {
+	m := lfuMinutes(now)
+	last := (meta >> 8) & 0xffff
+	var elapsed uint32
+	if m >= last {
+		elapsed = m - last
+	} else {
+		elapsed = 65535 - last + m
+	}
+	counter := meta & 0xff
+	if p := elapsed / lfuDecayTime; p > 0 {
+		if p < counter {
+			counter -= p
+		} else {
+			counter = 0
+		}
+	}
+	if counter < 255 {
+		base := float64(counter) - lfuInitVal
+		if base < 0 {
+			base = 0
+		}
+		if rand.Float64() < 1/(base*lfuLogFactor+1) {
+			counter++
+		}
+	}
+	return meta&^metaLFU | m<<8 | counter
+}
+
+// touch updates the LFU field of slot i.
+func (s *segment) touch(i int, now int64) {
+	sl := &s.idx.slots[i]
+	sl.meta = lfuTouch(sl.meta, now)
+}
+
+// mustCheck panics if slot i breaks the index invariant (invariants builds only).
+func (s *segment) mustCheck(i int) {
+	if err := s.checkSlot(i); err != nil {
+		panic("engine invariant: " + err.Error())
+	}
+}

@@ -1,0 +1,572 @@
+package engine
+
+import (
+	"math"
+	"strconv"
+)
+
+// Get calls fn with the value of a string key. found is false for a missing or expired key;
+// err is ErrWrongType for a non-string key (fn is not called). Counts a keyspace hit/miss.
+// val is arena memory, valid only until fn returns.
+func (d *DB) Get(key []byte, now int64, fn func(val []byte)) (found bool, err error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	s.countLookup(i)
+	if i < 0 {
+		return false, nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return false, ErrWrongType
+	}
+	s.touch(i, now)
+	fn(s.valOf(off))
+	return true, nil
+}
+
+// AppendGet appends the value of a string key to dst (copied under the segment lock, so the
+// result is the caller's). Same counting and errors as Get.
+func (d *DB) AppendGet(dst, key []byte, now int64) ([]byte, bool, error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	s.countLookup(i)
+	if i < 0 {
+		return dst, false, nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return dst, false, ErrWrongType
+	}
+	s.touch(i, now)
+	return append(dst, s.valOf(off)...), true, nil
+}
+
+// SetCond is SET's NX / XX.
+type SetCond uint8
+
+const (
+	SetAlways SetCond = iota
+	SetNX             // only if the key does not exist
+	SetXX             // only if the key exists
+)
+
+// SetOptions for Set.
+type SetOptions struct {
+	Cond SetCond
+	// ExpireAt is the absolute expiry in ms since the epoch; 0 = no TTL (an existing TTL is
+	// removed unless KeepTTL). ExpireAt <= now stores nothing and deletes the key (after the
+	// condition is checked), as Redis does for SET ... EXAT <past>.
+	ExpireAt int64
+	KeepTTL  bool
+	// Get asks for the old value (SET ... GET): old is called with it, under the lock, if the
+	// key existed (also when the condition then stops the write). If the old value is not a
+	// string, Set returns ErrWrongType and stores nothing. Get counts a keyspace hit/miss.
+	Get bool
+}
+
+// Set stores a string value. stored reports whether the condition allowed the write.
+// The old value passed to old is arena memory, valid only until old returns.
+func (d *DB) Set(key, val []byte, now int64, opt SetOptions, old func(val []byte)) (stored bool, err error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	if opt.Get {
+		s.countLookup(i)
+		if i >= 0 {
+			off := s.idx.slots[i].off
+			if s.typeOf(off) != TypeString {
+				return false, ErrWrongType
+			}
+			if old != nil {
+				old(s.valOf(off))
+			}
+		}
+	}
+	if (opt.Cond == SetNX && i >= 0) || (opt.Cond == SetXX && i < 0) {
+		return false, nil
+	}
+	var exp int64
+	switch {
+	case opt.ExpireAt > 0:
+		if opt.ExpireAt <= now {
+			if i >= 0 {
+				s.removeAt(i, EventDelete, true)
+			}
+			return true, nil
+		}
+		exp = opt.ExpireAt
+	case opt.KeepTTL && i >= 0 && s.idx.slots[i].meta&metaTTL != 0:
+		exp = s.expAt(s.idx.slots[i].off)
+	}
+	if err := s.storeString(h, key, val, i, exp, now, true); err != nil {
+		return false, err
+	}
+	s.notify(key, EventWrite)
+	return true, nil
+}
+
+// entrySize is what the entry at off holds in used memory.
+func (s *segment) entrySize(off uint32) int64 {
+	n := int64(classSize[s.classOfEntry(off)])
+	if s.isLarge(off) {
+		li, _ := s.largeRef(off)
+		n += int64(cap(s.large[li]))
+	}
+	return n
+}
+
+// storeString writes val as the string value of key: into slot i's chunk when the new value
+// needs the same size class (a same-size SET reuses its chunk), else into a new entry.
+// i < 0 inserts a new key. With checkOOM, a write that would cross maxmemory fails with
+// ErrOOM and changes nothing.
+func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, checkOOM bool) error {
+	if i >= 0 {
+		sl := &s.idx.slots[i]
+		off := sl.off
+		if s.typeOf(off) == TypeString && !s.isLarge(off) {
+			if need := hdrSize + len(key) + len(val); need <= maxClassSz && classOf(need) == s.classOfEntry(off) {
+				s.setVlen(off, len(val))
+				copy(s.valOf(off), val)
+				s.setExpiry(i, exp)
+				s.touch(i, now)
+				return nil
+			}
+		}
+		if checkOOM && s.e.oom(entryCost(len(key), len(val))-s.entrySize(off)) {
+			return ErrOOM
+		}
+		noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
+		if err != nil {
+			return err
+		}
+		copy(buf, val)
+		s.freeEntry(off)
+		sl.off = noff
+		s.setExpiry(i, exp)
+		s.touch(i, now)
+		return nil
+	}
+	if checkOOM && s.e.oom(entryCost(len(key), len(val))+s.insertCost()) {
+		return ErrOOM
+	}
+	noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
+	if err != nil {
+		return err
+	}
+	copy(buf, val)
+	if err := s.insert(h, noff, exp, now); err != nil {
+		s.freeEntry(noff)
+		return err
+	}
+	return nil
+}
+
+// MSet stores all pairs (kv = k1, v1, k2, v2, ...) atomically, locking the segments involved
+// in ascending order. With nx, nothing is stored if any key exists (MSETNX) and stored is
+// false. Existing TTLs are removed. A trailing unpaired key is ignored.
+func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
+	var set segSet
+	var cost int64
+	for k := 0; k+1 < len(kv); k += 2 {
+		si, _ := d.segOf(hashKey(kv[k]))
+		set[si>>6] |= 1 << (si & 63)
+		cost += entryCost(len(kv[k]), len(kv[k+1]))
+	}
+	d.lockSet(&set)
+	defer d.unlockSet(&set)
+	if nx {
+		for k := 0; k+1 < len(kv); k += 2 {
+			s, h := d.seg(kv[k])
+			if s.lookup(h, kv[k], now) >= 0 {
+				return false, nil
+			}
+		}
+	}
+	// All or nothing: check the sum of the new entries and one growth of every index
+	// involved up front (old entries freed by the overwrites are not credited).
+	if d.e.maxMemory.Load() > 0 {
+		for w, bits := range set {
+			for b := 0; bits != 0; b, bits = b+1, bits>>1 {
+				if bits&1 != 0 {
+					cost += d.segs[w*64+b].insertCost()
+				}
+			}
+		}
+	}
+	if d.e.oom(cost) {
+		return false, ErrOOM
+	}
+	for k := 0; k+1 < len(kv); k += 2 {
+		s, h := d.seg(kv[k])
+		i := s.lookup(h, kv[k], now)
+		if err := s.storeString(h, kv[k], kv[k+1], i, 0, now, false); err != nil {
+			return false, err
+		}
+		s.notify(kv[k], EventWrite)
+	}
+	return true, nil
+}
+
+// GetDel gets and deletes a string key. val is valid only until fn returns.
+func (d *DB) GetDel(key []byte, now int64, fn func(val []byte)) (found bool, err error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	s.countLookup(i)
+	if i < 0 {
+		return false, nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return false, ErrWrongType
+	}
+	fn(s.valOf(off))
+	s.removeAt(i, EventDelete, true)
+	return true, nil
+}
+
+// ExpireUpdate is GETEX's option: Persist removes the TTL; ExpireAt > 0 sets it (<= now deletes).
+type ExpireUpdate struct {
+	Persist  bool
+	ExpireAt int64
+}
+
+// GetEx gets a string key and then updates its TTL. val is valid only until fn returns.
+func (d *DB) GetEx(key []byte, now int64, upd ExpireUpdate, fn func(val []byte)) (found bool, err error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	s.countLookup(i)
+	if i < 0 {
+		return false, nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return false, ErrWrongType
+	}
+	s.touch(i, now)
+	fn(s.valOf(off))
+	switch {
+	case upd.ExpireAt > 0 && upd.ExpireAt <= now:
+		s.removeAt(i, EventDelete, true)
+	case upd.ExpireAt > 0:
+		s.setExpiry(i, upd.ExpireAt)
+		s.notify(key, EventWrite)
+	case upd.Persist && s.idx.slots[i].meta&metaTTL != 0:
+		s.setExpiry(i, 0)
+		s.notify(key, EventWrite)
+	}
+	return true, nil
+}
+
+// resizeValue makes slot i's string value n bytes long, keeping its first bytes and zeroing
+// any new ones, and returns the value (valid under the lock until the entry changes). It
+// grows in place while the chunk has room; large values grow with headroom, like Redis's
+// greedy sds growth for APPEND.
+func (s *segment) resizeValue(i int, n int) ([]byte, error) {
+	sl := &s.idx.slots[i]
+	off := sl.off
+	oldLen := s.vlen(off)
+	if !s.isLarge(off) && n <= s.room(off) {
+		s.setVlen(off, n)
+		v := s.valOf(off)
+		if n > oldLen {
+			clear(v[oldLen:])
+		}
+		return v, nil
+	}
+	key := s.keyOf(off)
+	if s.isLarge(off) && hdrSize+len(key)+n > maxClassSz {
+		li, kl := s.largeRef(off)
+		buf := s.large[li]
+		need := int(kl) + n
+		if need > cap(buf) {
+			newCap := need + need/4
+			if s.e.oom(int64(newCap - cap(buf))) {
+				return nil, ErrOOM
+			}
+			nb := make([]byte, need, newCap)
+			copy(nb, buf)
+			s.largeBytes += int64(newCap - cap(buf))
+			s.addUsed(int64(newCap - cap(buf)))
+			buf = nb
+		}
+		buf = buf[:need]
+		if n > oldLen {
+			clear(buf[int(kl)+oldLen:])
+		}
+		s.large[li] = buf
+		s.setVlen(off, n)
+		return buf[kl:], nil
+	}
+	if s.e.oom(entryCost(len(key), n) - s.entrySize(off)) {
+		return nil, ErrOOM
+	}
+	exp := int64(0)
+	if sl.meta&metaTTL != 0 {
+		exp = s.expAt(off)
+	}
+	noff, v, err := s.newEntry(key, n, exp, s.typeOf(off))
+	if err != nil {
+		return nil, err
+	}
+	m := copy(v, s.valOf(off))
+	clear(v[m:])
+	s.freeEntry(off)
+	sl.off = noff
+	return v, nil
+}
+
+// Append appends val to a string key (creating it) and returns the new length.
+func (d *DB) Append(key, val []byte, now int64) (int64, error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	if i < 0 {
+		if err := s.storeString(h, key, val, -1, 0, now, true); err != nil {
+			return 0, err
+		}
+		s.notify(key, EventWrite)
+		return int64(len(val)), nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return 0, ErrWrongType
+	}
+	oldLen := s.vlen(off)
+	total := int64(oldLen) + int64(len(val))
+	if total > s.e.cfg.MaxValueSize {
+		return 0, ErrTooLarge
+	}
+	v, err := s.resizeValue(i, int(total))
+	if err != nil {
+		return 0, err
+	}
+	copy(v[oldLen:], val)
+	s.touch(i, now)
+	s.notify(key, EventWrite)
+	return total, nil
+}
+
+// SetRange overwrites part of a string at offset, zero-padding, and returns the new length.
+// An empty val on a missing key creates nothing and returns 0; on an existing key it returns
+// the length unchanged. A negative offset is ErrOffset.
+func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, error) {
+	if offset < 0 {
+		return 0, ErrOffset
+	}
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	if i < 0 {
+		if len(val) == 0 {
+			return 0, nil
+		}
+		if offset+int64(len(val)) > s.e.cfg.MaxValueSize {
+			return 0, ErrTooLarge
+		}
+		n := int(offset) + len(val)
+		if s.e.oom(entryCost(len(key), n) + s.insertCost()) {
+			return 0, ErrOOM
+		}
+		noff, v, err := s.newEntry(key, n, 0, TypeString)
+		if err != nil {
+			return 0, err
+		}
+		clear(v[:offset])
+		copy(v[offset:], val)
+		if err := s.insert(h, noff, 0, now); err != nil {
+			s.freeEntry(noff)
+			return 0, err
+		}
+		s.notify(key, EventWrite)
+		return int64(n), nil
+	}
+	off := s.idx.slots[i].off
+	if s.typeOf(off) != TypeString {
+		return 0, ErrWrongType
+	}
+	oldLen := int64(s.vlen(off))
+	if len(val) == 0 {
+		return oldLen, nil
+	}
+	if offset+int64(len(val)) > s.e.cfg.MaxValueSize {
+		return 0, ErrTooLarge
+	}
+	n := max(oldLen, offset+int64(len(val)))
+	v, err := s.resizeValue(i, int(n))
+	if err != nil {
+		return 0, err
+	}
+	copy(v[offset:], val)
+	s.touch(i, now)
+	s.notify(key, EventWrite)
+	return n, nil
+}
+
+// putValue replaces the string value of key (slot i, or a new key when i < 0) with b,
+// keeping the TTL: the in-place path of INCR and INCRBYFLOAT.
+func (s *segment) putValue(h uint32, key []byte, i int, b []byte, now int64) error {
+	if i < 0 {
+		return s.storeString(h, key, b, -1, 0, now, true)
+	}
+	v, err := s.resizeValue(i, len(b))
+	if err != nil {
+		return err
+	}
+	copy(v, b)
+	s.touch(i, now)
+	return nil
+}
+
+// IncrBy adds delta to the integer in a string key (a missing key counts as 0).
+func (d *DB) IncrBy(key []byte, delta int64, now int64) (int64, error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	var cur int64
+	if i >= 0 {
+		off := s.idx.slots[i].off
+		if s.typeOf(off) != TypeString {
+			return 0, ErrWrongType
+		}
+		var ok bool
+		if cur, ok = parseInt(s.valOf(off)); !ok {
+			return 0, ErrNotInteger
+		}
+	}
+	if (delta < 0 && cur < 0 && delta < math.MinInt64-cur) ||
+		(delta > 0 && cur > 0 && delta > math.MaxInt64-cur) {
+		return 0, ErrOverflow
+	}
+	n := cur + delta
+	var buf [20]byte
+	if err := s.putValue(h, key, i, strconv.AppendInt(buf[:0], n, 10), now); err != nil {
+		return 0, err
+	}
+	s.notify(key, EventWrite)
+	return n, nil
+}
+
+// IncrByFloat adds delta to the number in a string key and appends the stored result's text
+// to dst.
+//
+// Redis computes in long double and stores "%.17Lf" with trailing zeros trimmed; we compute
+// in float64 and store the shortest text that reads back as the same float64
+// (strconv 'f', -1), so results can differ in the last digits (0.1+0.2 is
+// "0.30000000000000004" here, "0.3" in Redis) and values beyond float64's range (about
+// 1.8e308) fail with ErrNotFloat/ErrNaN where long double would still hold them.
+func (d *DB) IncrByFloat(dst, key []byte, delta float64, now int64) ([]byte, error) {
+	s, h := d.seg(key)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	i := s.lookup(h, key, now)
+	var cur float64
+	if i >= 0 {
+		off := s.idx.slots[i].off
+		if s.typeOf(off) != TypeString {
+			return dst, ErrWrongType
+		}
+		var ok bool
+		if cur, ok = ParseFloat(s.valOf(off)); !ok {
+			return dst, ErrNotFloat
+		}
+	}
+	n := cur + delta
+	if math.IsNaN(n) || math.IsInf(n, 0) {
+		return dst, ErrNaN
+	}
+	var buf [400]byte // 'f' of the largest float64 is 309 digits
+	b := strconv.AppendFloat(buf[:0], n, 'f', -1, 64)
+	if err := s.putValue(h, key, i, b, now); err != nil {
+		return dst, err
+	}
+	s.notify(key, EventWrite)
+	return append(dst, b...), nil
+}
+
+// parseInt is Redis's string2ll: an optional '-', no '+', no spaces, no leading zeros
+// (except "0" itself), at most 20 characters, within int64.
+func parseInt(b []byte) (int64, bool) {
+	if len(b) == 0 || len(b) > 20 {
+		return 0, false
+	}
+	if len(b) == 1 && b[0] == '0' {
+		return 0, true
+	}
+	neg := false
+	p := b
+	if p[0] == '-' {
+		neg = true
+		p = p[1:]
+		if len(p) == 0 {
+			return 0, false
+		}
+	}
+	if p[0] < '1' || p[0] > '9' {
+		return 0, false
+	}
+	var v uint64
+	for _, c := range p {
+		if c < '0' || c > '9' {
+			return 0, false
+		}
+		if v > math.MaxUint64/10 {
+			return 0, false
+		}
+		v *= 10
+		if v > math.MaxUint64-uint64(c-'0') {
+			return 0, false
+		}
+		v += uint64(c - '0')
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return -int64(v), true
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// ParseInt parses an integer exactly as Redis's string2ll (INCR, and integer arguments).
+func ParseInt(b []byte) (int64, bool) { return parseInt(b) }
+
+// maxFloatChars is Redis's MAX_LONG_DOUBLE_CHARS.
+const maxFloatChars = 5 * 1024
+
+// ParseFloat parses a number as Redis's string2ld: no leading space, nothing trailing, not
+// NaN; a value that overflows or underflows to zero is rejected (strtold's ERANGE). "inf" is
+// accepted (Redis accepts it; INCRBYFLOAT then fails with ErrNaN). It does not allocate.
+func ParseFloat(b []byte) (float64, bool) {
+	if len(b) == 0 || len(b) >= maxFloatChars {
+		return 0, false
+	}
+	switch b[0] {
+	case ' ', '\t', '\n', '\v', '\f', '\r':
+		return 0, false
+	}
+	for _, c := range b {
+		if c == '_' { // Go's syntax allows '_' with a base prefix; strtold does not
+			return 0, false
+		}
+	}
+	v, err := strconv.ParseFloat(unsafeString(b), 64)
+	if err != nil || math.IsNaN(v) { // err includes ErrRange (±Inf), as Redis's ERANGE check
+		return 0, false
+	}
+	return v, true
+}
