@@ -4,8 +4,9 @@ BIN       := bin
 PKGS      := ./...
 FUZZTIME  ?= 60s
 BENCHCOUNT ?= 10
+ROUNDS    ?= 3
 
-.PHONY: run build test test-unit test-race bench bench-redis fuzz results clean
+.PHONY: run build test bench bench-redis fuzz results clean
 
 ## run: the server with built-in defaults (RESP on 127.0.0.1:6379, admin on 127.0.0.1:9121)
 run: build
@@ -25,6 +26,10 @@ test:
 ## bench: micro-benchmarks, $(BENCHCOUNT) runs each, for benchstat (bench.txt)
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCHCOUNT) ./protocol/ ./engine/ ./command/ | tee bench.txt
+
+## bench-redis: redis-benchmark against sidecache and redis-server side by side (results/redis-benchmark)
+bench-redis:
+	results/redis-benchmark/run.sh $(ROUNDS)
 
 ## fuzz: each fuzz target for $(FUZZTIME), then the long differential fuzz against redis-server
 fuzz:
