@@ -9,7 +9,8 @@ ROUNDS    ?= 3
 .PHONY: run build test bench bench-redis fuzz results clean
 
 ## run: the server with built-in defaults (RESP on 127.0.0.1:6379, admin on 127.0.0.1:9121)
-run: build
+run:
+	CGO_ENABLED=0 $(GO) build -trimpath -o $(BIN)/sidecache ./cmd/sidecache
 	./$(BIN)/sidecache $(ARGS)
 
 ## build: the server and the load generator into ./bin
