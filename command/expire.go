@@ -94,9 +94,10 @@ func (s *Server) expireGeneric(c *Client, name string, args [][]byte, basetime, 
 }
 
 // ttlGeneric is ttlGenericCommand: -2 missing, -1 no TTL, else the remaining (or absolute)
-// time, rounded to the nearest second for the second variants.
+// time, rounded to the nearest second for the second variants. db.Lookup counts a keyspace
+// hit or miss, as Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH) does.
 func (s *Server) ttlGeneric(c *Client, args [][]byte, now int64, ms, abs bool, out []byte) []byte {
-	at := s.db(c).ExpireAt(args[1], now)
+	_, at := s.db(c).Lookup(args[1], now)
 	if at < 0 {
 		return protocol.AppendInt(out, at)
 	}

@@ -19,12 +19,14 @@ func cmdDel(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	return protocol.AppendInt(out, n)
 }
 
-// cmdExists counts a key named twice twice, as Redis does.
+// cmdExists counts a key named twice twice, as Redis does. Like TYPE and TTL it looks keys
+// up with db.Lookup: Redis's lookupKeyReadWithFlags(LOOKUP_NOTOUCH) counts a keyspace hit
+// or miss per key and leaves the LFU field alone.
 func cmdExists(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	db := s.db(c)
 	var n int64
 	for _, key := range args[1:] {
-		if db.Exists(key, now) {
+		if t, _ := db.Lookup(key, now); t != engine.TypeNone {
 			n++
 		}
 	}
@@ -43,7 +45,8 @@ func cmdTouch(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte
 }
 
 func cmdType(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	return protocol.AppendSimple(out, s.db(c).TypeOf(args[1], now).String())
+	t, _ := s.db(c).Lookup(args[1], now)
+	return protocol.AppendSimple(out, t.String())
 }
 
 func cmdDBSize(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {

@@ -2,8 +2,6 @@ package command
 
 import (
 	"math"
-	"math/big"
-	"sync"
 
 	"github.com/sidecache/sidecache/engine"
 	"github.com/sidecache/sidecache/protocol"
@@ -264,8 +262,9 @@ func cmdGetEx(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte
 	if expire != nil {
 		at, notInt, invalid := expireMillis(expire, flags, now)
 		if notInt || invalid {
-			// Redis looks the key up and checks its type before validating the time.
-			switch db.TypeOf(args[1], now) {
+			// Redis looks the key up (lookupKeyReadOrReply: a keyspace hit or miss) and
+			// checks its type before validating the time.
+			switch t, _ := db.Lookup(args[1], now); t {
 			case engine.TypeNone:
 				return protocol.AppendNull(out, c.Proto)
 			case engine.TypeString:
@@ -371,16 +370,8 @@ func cmdSetRange(s *Server, c *Client, args [][]byte, now int64, out []byte) []b
 	if offset < 0 {
 		return appendErr(out, "ERR offset is out of range")
 	}
-	db := s.db(c)
-	if len(args[3]) > 0 && offset > math.MaxInt64-int64(len(args[3])) {
-		// offset + length overflows: checkStringLength's error, after the type check. The
-		// engine is never asked for such a string.
-		if t := db.TypeOf(args[1], now); t != engine.TypeNone && t != engine.TypeString {
-			return appendEngineErr(out, engine.ErrWrongType)
-		}
-		return appendEngineErr(out, engine.ErrTooLarge)
-	}
-	n, err := db.SetRange(args[1], offset, args[3], now)
+	// The engine checks the type, then the length (checkStringLength, safe for any offset).
+	n, err := s.db(c).SetRange(args[1], offset, args[3], now)
 	if err != nil {
 		return appendEngineErr(out, err)
 	}
@@ -422,59 +413,19 @@ func cmdDecrBy(s *Server, c *Client, args [][]byte, now int64, out []byte) []byt
 	return s.incrBy(c, args[1], -delta, now, out)
 }
 
-// cmdIncrByFloat is incrbyfloatCommand in long double arithmetic (longdouble.go): the key's
-// type is checked first, then its value and the increment are parsed (both failures are
-// "not a valid float"), then the sum must be finite. The TTL is kept.
-//
-// The engine's arithmetic is float64, so the read-modify-write happens here: the old value
-// is read under the segment lock, the new one stored with KEEPTTL. Concurrent INCRBYFLOATs
-// on a key are serialised by floatLocks; another write command landing between the read and
-// the store of an INCRBYFLOAT on the same key from another event loop is overwritten (Redis,
-// single-threaded, has no such window). An engine read-modify-write primitive would close it.
+// cmdIncrByFloat is incrbyfloatCommand: the engine reads the value, adds the increment in
+// long double arithmetic (package longdouble) and stores the sum, keeping the TTL, in one
+// critical section; the increment goes to it as text, so nothing is rounded before the
+// addition. Its errors come in Redis's order and carry Redis's texts (engine.ErrWrongType,
+// ErrNotFloat, ErrNaN, ErrOOM).
 func cmdIncrByFloat(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	db := s.db(c)
-	key := args[1]
-	mu := s.floatLock(c.DB, key)
-	mu.Lock()
-	defer mu.Unlock()
-	var cur []byte
-	found, err := db.Get(key, now, func(val []byte) { cur = append(c.scratch[:0], val...) })
+	text, err := s.db(c).IncrByFloat(c.scratch[:0], args[1], args[2], now)
 	if err != nil {
-		return appendEngineErr(out, err)
-	}
-	old := ldValue{f: new(big.Float)}
-	if found {
-		var ok bool
-		if old, ok = parseLongDouble(cur); !ok {
-			return appendErr(out, errNotFloat)
-		}
-	}
-	incr, ok := parseLongDouble(args[2])
-	if !ok {
-		return appendErr(out, errNotFloat)
-	}
-	sum, ok := addLongDouble(old, incr)
-	if !ok {
-		return appendEngineErr(out, engine.ErrNaN)
-	}
-	text := appendLongDoubleHuman(cur[:0], sum)
-	if _, err := db.Set(key, text, now, engine.SetOptions{KeepTTL: true}, nil); err != nil {
 		return appendEngineErr(out, err)
 	}
 	out = protocol.AppendBulk(out, text)
 	c.keepScratch(text)
 	return out
-}
-
-// floatLock returns the mutex serialising INCRBYFLOAT on (db, key): one of a fixed set,
-// chosen by an FNV-1a hash.
-func (s *Server) floatLock(db int, key []byte) *sync.Mutex {
-	h := uint32(2166136261) ^ uint32(db)
-	for _, b := range key {
-		h ^= uint32(b)
-		h *= 16777619
-	}
-	return &s.floatLocks[h%uint32(len(s.floatLocks))]
 }
 
 // eqFold reports whether b equals the lower-case ASCII word w, ignoring case.

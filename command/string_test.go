@@ -1,6 +1,10 @@
 package command
 
-import "testing"
+import (
+	"fmt"
+	"sync"
+	"testing"
+)
 
 const wrongType = "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"
 
@@ -204,6 +208,10 @@ func TestAppendStrlenRange(t *testing.T) {
 	f("setrange new 2 ab", ":4\r\n")
 	h.fa("$4\r\n\x00\x00ab\r\n", "get", "new")
 	f("setrange k 9223372036854775807 x", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n")
+	f("setrange k 9223372036854775806 xy", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n")
+	f("setrange nokey 9223372036854775807 x", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n")
+	f("exists nokey", ":0\r\n")
+	h.fa(":7\r\n", "setrange", "k", "9223372036854775807", "")
 	f("setrange k 536870912 x", "-ERR string exceeds maximum allowed size (proto-max-bulk-len)\r\n")
 	if h.makeNonString("h") {
 		f("append h x", wrongType)
@@ -268,4 +276,34 @@ func TestIncrDecr(t *testing.T) {
 		f("incrby h x", "-ERR value is not an integer or out of range\r\n") // argument first
 		f("incrbyfloat h x", wrongType)                                     // type first
 	}
+}
+
+// TestIncrByFloatAtomic runs INCRBYFLOAT and INCRBY on one key from clients on several
+// goroutines (as several event loops would): the engine does INCRBYFLOAT's read, addition and
+// store under one segment lock, so no increment is lost.
+func TestIncrByFloatAtomic(t *testing.T) {
+	h := newHarness(t)
+	const workers, n = 6, 300
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		c := h.s.NewClient(fmt.Sprintf("127.0.0.1:%d", 41000+w), "127.0.0.1:6379", false)
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			cmd := [][]byte{[]byte("incrbyfloat"), []byte("k"), []byte("1")}
+			if w%2 == 1 {
+				cmd = [][]byte{[]byte("incrby"), []byte("k"), []byte("1")}
+			}
+			var out []byte
+			for i := 0; i < n; i++ {
+				out = h.s.Exec(c, cmd, h.now, out[:0])
+				if len(out) == 0 || out[0] == '-' {
+					t.Errorf("%s: %q", cmd[0], out)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	h.f()("get k", fmt.Sprintf("$4\r\n%d\r\n", workers*n))
 }

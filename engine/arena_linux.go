@@ -25,4 +25,7 @@ func mapTable(size int) ([]byte, error) {
 
 func unmapTable(b []byte) { _ = unix.Munmap(b) }
 
+// protectNone makes a mapping inaccessible (invariants builds: retired index tables).
+func protectNone(b []byte) { _ = unix.Mprotect(b, unix.PROT_NONE) }
+
 const osPage = 4096

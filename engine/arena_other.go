@@ -24,4 +24,6 @@ func mapTable(size int) ([]byte, error) { return make([]byte, size), nil }
 
 func unmapTable(b []byte) {}
 
+func protectNone(b []byte) {}
+
 const osPage = 4096

@@ -42,11 +42,17 @@ func (d *DB) lock2(a, b int) {
 	}
 }
 
+// unlock2 releases lock2's locks, then unmaps what both segments retired.
 func (d *DB) unlock2(a, b int) {
-	d.segs[a].mu.Unlock()
-	if a != b {
-		d.segs[b].mu.Unlock()
+	if a == b {
+		d.segs[a].unlock()
+		return
 	}
+	ra, rb := d.segs[a].takeRetired(), d.segs[b].takeRetired()
+	d.segs[a].mu.Unlock()
+	d.segs[b].mu.Unlock()
+	ra.unmap()
+	rb.unmap()
 }
 
 // segSet is a set of segment indices, small enough for the stack.
@@ -62,13 +68,36 @@ func (d *DB) lockSet(set *segSet) {
 	}
 }
 
+// unlockSet releases lockSet's locks, then unmaps the index mappings the segments retired.
+// Up to len(gone) of them wait on the stack; more than that (several indexes growing in one
+// MSET) are unmapped as their segment is released, while later ones are still locked.
 func (d *DB) unlockSet(set *segSet) {
+	var gone [8][]byte
+	n := 0
 	for w, bits := range set {
 		for b := 0; bits != 0; b, bits = b+1, bits>>1 {
-			if bits&1 != 0 {
-				d.segs[w*64+b].mu.Unlock()
+			if bits&1 == 0 {
+				continue
+			}
+			s := &d.segs[w*64+b]
+			if s.retired.n == 0 {
+				s.mu.Unlock()
+				continue
+			}
+			r := s.takeRetired()
+			s.mu.Unlock()
+			for i := 0; i < r.n; i++ {
+				if n < len(gone) {
+					gone[n] = r.m[i]
+					n++
+				} else {
+					unmapTable(r.m[i])
+				}
 			}
 		}
+	}
+	for _, m := range gone[:n] {
+		unmapTable(m)
 	}
 }
 
@@ -79,7 +108,21 @@ func (d *DB) Len() int64 {
 		s := &d.segs[i]
 		s.mu.Lock()
 		n += s.keys
-		s.mu.Unlock()
+		s.unlock()
+	}
+	return n
+}
+
+// Expires returns the number of keys with a TTL (INFO keyspace's expires=), maintained
+// exactly like the key count: setting or removing a TTL, delete, expiry, eviction, flush,
+// swap and rename all keep it; keys already expired but not yet removed may count.
+func (d *DB) Expires() int64 {
+	var n int64
+	for i := range d.segs {
+		s := &d.segs[i]
+		s.mu.Lock()
+		n += s.expires
+		s.unlock()
 	}
 	return n
 }
@@ -88,7 +131,7 @@ func (d *DB) Len() int64 {
 func (d *DB) Delete(key []byte, now int64) bool {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		return false
@@ -112,7 +155,7 @@ func (s *segment) countLookup(i int) {
 func (d *DB) Exists(key []byte, now int64) bool {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	return s.lookup(h, key, now) >= 0
 }
 
@@ -122,7 +165,7 @@ func (d *DB) Exists(key []byte, now int64) bool {
 func (d *DB) Lookup(key []byte, now int64) (Type, int64) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -140,7 +183,7 @@ func (d *DB) Lookup(key []byte, now int64) (Type, int64) {
 func (d *DB) Touch(key []byte, now int64) bool {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -155,7 +198,7 @@ func (d *DB) Touch(key []byte, now int64) bool {
 func (d *DB) TypeOf(key []byte, now int64) Type {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		return TypeNone
@@ -179,7 +222,7 @@ const (
 func (d *DB) Expire(key []byte, at int64, cond ExpireCond, now int64) bool {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		return false
@@ -220,7 +263,7 @@ func (d *DB) Expire(key []byte, at int64, cond ExpireCond, now int64) bool {
 func (d *DB) ExpireAt(key []byte, now int64) int64 {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		return -2
@@ -235,7 +278,7 @@ func (d *DB) ExpireAt(key []byte, now int64) int64 {
 func (d *DB) Persist(key []byte, now int64) bool {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 || s.idx.slots[i].meta&metaTTL == 0 {
 		return false
@@ -306,13 +349,21 @@ func (d *DB) flush(event bool) {
 		d.segs[i].mu.Lock()
 	}
 	var pages []pageRef
+	var maps [][]byte
 	for i := range d.segs {
-		pages = append(pages, d.segs[i].flush()...)
+		p, m := d.segs[i].flush()
+		pages = append(pages, p...)
+		if m != nil {
+			maps = append(maps, m)
+		}
 	}
 	for i := range d.segs {
-		d.segs[i].mu.Unlock()
+		d.segs[i].unlock()
 	}
-	d.e.arena.givePages(pages) // madvise outside the locks
+	d.e.arena.givePages(pages) // madvise and munmap outside the locks
+	for _, m := range maps {
+		unmapTable(m)
+	}
 	if f := d.e.cfg.OnChange; f != nil && event {
 		f(d.num, nil, EventFlush)
 	}
@@ -327,7 +378,7 @@ func (d *DB) RandomKey(now int64, fn func(key []byte)) bool {
 		s := &d.segs[(start+k)%n]
 		s.mu.Lock()
 		if s.keys == 0 {
-			s.mu.Unlock()
+			s.unlock()
 			continue
 		}
 		l := len(s.idx.slots)
@@ -338,10 +389,10 @@ func (d *DB) RandomKey(now int64, fn func(key []byte)) bool {
 				continue
 			}
 			fn(s.keyOf(s.idx.slots[i].off))
-			s.mu.Unlock()
+			s.unlock()
 			return true
 		}
-		s.mu.Unlock()
+		s.unlock()
 	}
 	return false
 }

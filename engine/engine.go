@@ -164,8 +164,10 @@ func (e *Engine) Close() error {
 		for j := range e.dbs[i].segs {
 			s := &e.dbs[i].segs[j]
 			s.mu.Lock()
-			s.idx.release()
-			s.mu.Unlock()
+			if m := s.idx.release(); m != nil {
+				unmapTable(m) // closing: nothing else runs
+			}
+			s.unlock()
 		}
 	}
 	return e.arena.close()
@@ -194,7 +196,7 @@ func (e *Engine) Stats() Stats {
 			st.EvictedKeys += s.evicted
 			st.KeyspaceHits += s.hits
 			st.KeyspaceMisses += s.misses
-			s.mu.Unlock()
+			s.unlock()
 		}
 	}
 	st.ArenaCommitted = e.arena.committed()
@@ -247,10 +249,10 @@ func (e *Engine) Swap(a, b int) error {
 		da.segs[i].segData, db.segs[i].segData = db.segs[i].segData, da.segs[i].segData
 	}
 	for i := range db.segs {
-		db.segs[i].mu.Unlock()
+		db.segs[i].unlock()
 	}
 	for i := range da.segs {
-		da.segs[i].mu.Unlock()
+		da.segs[i].unlock()
 	}
 	if f := e.cfg.OnChange; f != nil {
 		f(a, nil, EventFlush)

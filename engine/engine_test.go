@@ -2,9 +2,14 @@ package engine
 
 import (
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"strings"
+	"sync"
 	"testing"
+	"time"
+
+	"github.com/sidecache/sidecache/longdouble"
 )
 
 const t0 = 1_700_000_000_000 // a fake "now", ms
@@ -61,45 +66,67 @@ func TestParseInt(t *testing.T) {
 	f("123456789012345678901", 0, false)
 }
 
-func TestParseFloat(t *testing.T) {
-	f := func(s string, want float64, ok bool) {
-		t.Helper()
-		got, gotOK := ParseFloat([]byte(s))
-		if gotOK != ok || (ok && got != want) {
-			t.Fatalf("ParseFloat(%q) = %v, %v; want %v, %v", s, got, gotOK, want, ok)
-		}
-	}
-	f("1.5", 1.5, true)
-	f("-3", -3, true)
-	f("+2", 2, true)
-	f("1e3", 1000, true)
-	f(" 1", 0, false)
-	f("1 ", 0, false)
-	f("", 0, false)
-	f("nan", 0, false)
-	f("1e400", 0, false)
-	f("1_0", 0, false)
-	f("abc", 0, false)
-}
-
 func TestIncrByFloatText(t *testing.T) {
-	d := open(t, Config{}).DB(0)
-	f := func(start string, delta float64, want string, wantErr error) {
+	e := open(t, Config{})
+	d := e.DB(0)
+	// start "" means a missing key. Expected texts are redis-server 7.0.15's replies (long
+	// double arithmetic, "%.17Lf" with trailing zeros removed).
+	f := func(start, incr, want string, wantErr error) {
 		t.Helper()
-		d.Set([]byte("k"), []byte(start), t0, SetOptions{}, nil)
-		got, err := d.IncrByFloat(nil, []byte("k"), delta, t0)
-		if err != wantErr || string(got) != want {
-			t.Fatalf("%q + %v = %q, %v; want %q, %v", start, delta, got, err, want, wantErr)
+		d.Delete([]byte("k"), t0)
+		if start != "" {
+			d.Set([]byte("k"), []byte(start), t0, SetOptions{}, nil)
+		}
+		got, err := d.IncrByFloat([]byte("pre:"), []byte("k"), []byte(incr), t0)
+		if err != wantErr || string(got) != "pre:"+want {
+			t.Fatalf("%q + %q = %q, %v; want %q, %v", start, incr, got, err, "pre:"+want, wantErr)
+		}
+		stored, _ := getString(d, "k", t0)
+		switch {
+		case err == nil && stored != want:
+			t.Fatalf("%q + %q stored %q, replied %q", start, incr, stored, want)
+		case err != nil && stored != start:
+			t.Fatalf("%q + %q failed but stored %q", start, incr, stored)
 		}
 	}
-	f("10.5", 0.1, "10.6", nil)
-	f("5", 2, "7", nil)
-	f("3.0e3", 200, "3200", nil)
-	f("5.0e3", 1.5, "5001.5", nil)
-	f("1", -1, "0", nil)
-	f("inf", 1, "", ErrNaN)
-	f("abc", 1, "", ErrNotFloat)
-	f("1e308", 1e308, "", ErrNaN)
+	f("10.5", "0.1", "10.6", nil)
+	f("", "10.5", "10.5", nil)
+	f("0.1", "0.2", "0.3", nil) // long double: not float64's 0.30000000000000004
+	f("5.6", "2.0e2", "205.60000000000000001", nil)
+	f("5", "2", "7", nil)
+	f("3.0e3", "200", "3200", nil)
+	f("5.0e3", "1.5", "5001.5", nil)
+	f("1", "-1", "0", nil)
+	// A 64-bit mantissa holds every int64 exactly; the sum below is past float64's range.
+	f("-9223372036854775808", "1", "-9223372036854775807", nil)
+	f("1e308", "1e308", "199999999999999999993371759311691291321120199694831134415594095989843469737676123744200253843777078640893494450108026446304269499187921167194841628860392837535918200039206381557326219209014213335878306791577877829121087126122536729803237260434173178506889763247582601711514636284849020905456510092687857156096", nil)
+	f("", "0x10", "16", nil)
+	f("inf", "1", "", ErrNaN)
+	f("1", "-inf", "", ErrNaN)
+	f("1e4932", "1e4932", "", ErrNaN)
+	f("abc", "1", "", ErrNotFloat)
+	f(" 1", "1", "", ErrNotFloat)
+	f("1", "x", "", ErrNotFloat)
+	f("1", "", "", ErrNotFloat)
+	f("1", "nan", "", ErrNotFloat)
+	f("abc", "inf", "", ErrNotFloat) // the stored value is checked before the sum
+	// The TTL is kept; no keyspace hit or miss is counted (Redis's lookupKeyWrite).
+	d.Set([]byte("t"), []byte("1.5"), t0, SetOptions{ExpireAt: t0 + 1000}, nil)
+	before := e.Stats()
+	if got, err := d.IncrByFloat(nil, []byte("t"), []byte("1"), t0); string(got) != "2.5" || err != nil {
+		t.Fatal(string(got), err)
+	}
+	if _, err := d.IncrByFloat(nil, []byte("nokey"), []byte("1"), t0); err != nil {
+		t.Fatal(err)
+	}
+	after := e.Stats()
+	if after.KeyspaceHits != before.KeyspaceHits || after.KeyspaceMisses != before.KeyspaceMisses {
+		t.Fatalf("IncrByFloat counted hits/misses: %+v -> %+v", before, after)
+	}
+	if at := d.ExpireAt([]byte("t"), t0); at != t0+1000 {
+		t.Fatalf("TTL %d", at)
+	}
+	mustVerify(t, e)
 }
 
 func TestStringSemantics(t *testing.T) {
@@ -155,7 +182,25 @@ func TestStringSemantics(t *testing.T) {
 	if _, err := d.SetRange([]byte("r"), -1, []byte("ab"), t0); err != ErrOffset {
 		t.Fatal(err)
 	}
-	if _, err := d.Append([]byte("r"), make([]byte, 996), t0); err != ErrTooLarge {
+	// offset+len past MaxInt64 must not wrap (SETRANGE k 9223372036854775807 x): ErrTooLarge
+	// on an existing key, on a missing one (nothing created), and only after the type check.
+	for _, off := range []int64{math.MaxInt64, math.MaxInt64 - 1, math.MaxInt64 - 999, 1000, 999} {
+		for _, key := range []string{"r", "missing"} {
+			if n, err := d.SetRange([]byte(key), off, []byte("ab"), t0); err != ErrTooLarge || n != 0 {
+				t.Fatalf("SetRange(%s, %d): %d %v", key, off, n, err)
+			}
+		}
+	}
+	if d.Exists([]byte("missing"), t0) {
+		t.Fatal("a failed SETRANGE created a key")
+	}
+	if n, err := d.SetRange([]byte("r"), math.MaxInt64, nil, t0); n != 5 || err != nil {
+		t.Fatal("empty SETRANGE at MaxInt64", n, err)
+	}
+	if n, err := d.SetRange([]byte("r"), 998, []byte("ab"), t0); n != 1000 || err != nil {
+		t.Fatal("SETRANGE up to MaxValueSize", n, err)
+	}
+	if _, err := d.Append([]byte("r"), make([]byte, 1), t0); err != ErrTooLarge {
 		t.Fatal(err)
 	}
 	// INCR keeps the TTL, rejects non-integers and overflow.
@@ -442,11 +487,17 @@ func TestWrongType(t *testing.T) {
 	if _, err := d.IncrBy(k, 1, t0); err != ErrWrongType {
 		t.Fatal(err)
 	}
-	if _, err := d.IncrByFloat(nil, k, 1, t0); err != ErrWrongType {
+	if _, err := d.IncrByFloat(nil, k, []byte("1"), t0); err != ErrWrongType {
 		t.Fatal(err)
+	}
+	if _, err := d.IncrByFloat(nil, k, []byte("x"), t0); err != ErrWrongType {
+		t.Fatal("INCRBYFLOAT checks the type before the increment", err)
 	}
 	if _, err := d.SetRange(k, 0, []byte("v"), t0); err != ErrWrongType {
 		t.Fatal(err)
+	}
+	if _, err := d.SetRange(k, math.MaxInt64, []byte("v"), t0); err != ErrWrongType {
+		t.Fatal("SETRANGE checks the type before the length", err)
 	}
 	if _, err := d.GetDel(k, t0, func([]byte) {}); err != ErrWrongType {
 		t.Fatal(err)
@@ -541,4 +592,161 @@ func TestIdenticalHashes(t *testing.T) {
 	if s.keys != 250 || s.idx.n != 250 {
 		t.Fatal(s.keys, s.idx.n)
 	}
+}
+
+// TestExpiresCount follows the per-db count of keys with a TTL through every way a TTL
+// appears or goes; Verify recounts it per segment.
+func TestExpiresCount(t *testing.T) {
+	e := open(t, Config{Databases: 2, Segments: 4})
+	d, d1 := e.DB(0), e.DB(1)
+	f := func(name string, want0, want1 int64) {
+		t.Helper()
+		if got0, got1 := d.Expires(), d1.Expires(); got0 != want0 || got1 != want1 {
+			t.Fatalf("%s: expires %d/%d, want %d/%d", name, got0, got1, want0, want1)
+		}
+		mustVerify(t, e)
+	}
+	set := func(k string, exp int64) { d.Set([]byte(k), []byte("v"), t0, SetOptions{ExpireAt: exp}, nil) }
+	f("empty", 0, 0)
+	set("a", t0+100)
+	set("b", t0+100)
+	set("c", 0)
+	f("set with TTL", 2, 0)
+	set("a", t0+200)
+	d.Set([]byte("b"), []byte("w"), t0, SetOptions{KeepTTL: true}, nil)
+	f("overwrite keeping a TTL", 2, 0)
+	set("b", 0)
+	f("SET drops the TTL", 1, 0)
+	d.Expire([]byte("c"), t0+50, ExpireAlways, t0)
+	f("EXPIRE", 2, 0)
+	d.Persist([]byte("c"), t0)
+	f("PERSIST", 1, 0)
+	d.GetEx([]byte("c"), t0, ExpireUpdate{ExpireAt: t0 + 10}, func([]byte) {})
+	f("GETEX EX", 2, 0)
+	d.GetEx([]byte("c"), t0, ExpireUpdate{Persist: true}, func([]byte) {})
+	f("GETEX PERSIST", 1, 0)
+	d.Rename([]byte("a"), []byte("a2"), false, t0)
+	f("RENAME keeps the TTL", 1, 0)
+	set("x", t0+10)
+	d.Rename([]byte("c"), []byte("x"), false, t0)
+	f("RENAME onto a key with a TTL", 1, 0)
+	d.IncrBy([]byte("n"), 1, t0)
+	d.Expire([]byte("n"), t0+10, ExpireAlways, t0)
+	d.IncrBy([]byte("n"), 1, t0)
+	d.IncrByFloat(nil, []byte("n"), []byte("0.5"), t0)
+	d.Append([]byte("n"), []byte("0"), t0)
+	d.SetRange([]byte("n"), 100, []byte("x"), t0)
+	f("in-place writes keep the TTL", 2, 0)
+	d.Delete([]byte("n"), t0)
+	f("DEL", 1, 0)
+	if err := e.Swap(0, 1); err != nil {
+		t.Fatal(err)
+	}
+	f("SWAPDB", 0, 1)
+	e.Swap(0, 1)
+	d.Get([]byte("a2"), t0+300, func([]byte) {})
+	f("lazy expiry", 0, 0)
+	set("p", t0+10)
+	d.Expire([]byte("p"), t0-1, ExpireAlways, t0)
+	f("EXPIRE in the past deletes", 0, 0)
+	for i := 0; i < 100; i++ {
+		set(fmt.Sprint("k", i), t0+int64(i%2)*1000+1)
+	}
+	f("many", 100, 0)
+	e.ActiveExpire(t0+500, time.Second)
+	f("active expiry", 50, 0)
+	d1.Set([]byte("y"), []byte("v"), t0, SetOptions{ExpireAt: t0 + 10}, nil)
+	d.Flush()
+	f("FLUSHDB", 0, 1)
+	e.FlushAll()
+	f("FLUSHALL", 0, 0)
+}
+
+// TestIncrByFloatConcurrent adds from many goroutines to one key, mixing INCRBY on the same
+// key: each read-add-store is one critical section, so no update is lost and the long-double
+// sum is exactly the sequential one.
+func TestIncrByFloatConcurrent(t *testing.T) {
+	e := open(t, Config{})
+	d := e.DB(0)
+	const workers, n = 8, 400
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < n; i++ {
+				if _, err := d.IncrByFloat(nil, []byte("f"), []byte("0.1"), t0); err != nil {
+					t.Error(err)
+					return
+				}
+				// "i" stays an integer: INCRBYFLOAT 1 stores "5", which INCRBY accepts.
+				if w%2 == 0 {
+					_, err := d.IncrByFloat(nil, []byte("i"), []byte("1"), t0)
+					if err != nil {
+						t.Error(err)
+						return
+					}
+				} else if _, err := d.IncrBy([]byte("i"), 1, t0); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		}(w)
+	}
+	wg.Wait()
+	// The sequential result: each step parses the stored text, as Redis does.
+	want := longdouble.Value{}
+	inc, _ := longdouble.Parse([]byte("0.1"))
+	for i := 0; i < workers*n; i++ {
+		sum, _ := longdouble.Add(want, inc)
+		want, _ = longdouble.Parse(sum.AppendHuman(nil))
+	}
+	// redis-server 7.0.15 after 3200 x INCRBYFLOAT f 0.1: "320.00000000000001066".
+	if w := string(want.AppendHuman(nil)); workers*n == 3200 && w != "320.00000000000001066" {
+		t.Fatalf("sequential reference %q", w)
+	}
+	if got, _ := getString(d, "f", t0); got != string(want.AppendHuman(nil)) {
+		t.Fatalf("f = %q, want %q", got, want.AppendHuman(nil))
+	}
+	if got, _ := getString(d, "i", t0); got != fmt.Sprint(workers*n) {
+		t.Fatalf("i = %q, want %d", got, workers*n)
+	}
+	mustVerify(t, e)
+}
+
+// TestRetiredIndexMappings grows and shrinks indexes inside single- and multi-segment
+// critical sections (SET, a big MSET that grows every index several times, RENAME, FLUSHDB):
+// replaced mappings are unmapped after the locks are released, and none is left behind
+// (Verify checks every segment; invariants builds also make retired tables fault on use).
+func TestRetiredIndexMappings(t *testing.T) {
+	e := open(t, Config{Segments: 16})
+	d := e.DB(0)
+	const n = 5000
+	key := func(p string, i int) []byte { return []byte(fmt.Sprint(p, i)) }
+	var kv [][]byte
+	for i := 0; i < n; i++ {
+		kv = append(kv, key("m", i), []byte("v"))
+	}
+	if ok, err := d.MSet(kv, false, t0); !ok || err != nil {
+		t.Fatal(ok, err)
+	}
+	mustVerify(t, e)
+	for i := 0; i < n; i += 2 {
+		d.Rename(key("m", i), key("r", i), false, t0)
+	}
+	mustVerify(t, e)
+	for i := 0; i < n; i++ {
+		d.Delete(key("r", i), t0) // shrinks
+		d.Delete(key("m", i), t0)
+	}
+	if d.Len() != 0 {
+		t.Fatal(d.Len())
+	}
+	mustVerify(t, e)
+	d.MSet(kv[:200], false, t0)
+	d.Flush()
+	if st := e.Stats(); st.IndexBytes != 0 || st.UsedMemory != 0 {
+		t.Fatalf("%+v", st)
+	}
+	mustVerify(t, e)
 }

@@ -77,6 +77,19 @@ func BenchmarkIncrBy(b *testing.B) {
 	}
 }
 
+// BenchmarkIncrByFloat: the long-double parse, add and format all run under the segment lock.
+func BenchmarkIncrByFloat(b *testing.B) {
+	_, d, _ := benchEngine(b, 0)
+	key, incr := []byte("float"), []byte("0.1")
+	dst := make([]byte, 0, 64)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		dst, _ = d.IncrByFloat(dst[:0], key, incr, t0)
+	}
+	benchSink.Add(int64(len(dst)))
+}
+
 func BenchmarkParallelGetSet(b *testing.B) {
 	_, d, keys := benchEngine(b, 1<<16)
 	val := make([]byte, 100)

@@ -30,7 +30,7 @@ func (e *Engine) ActiveExpire(now int64, budget time.Duration) int {
 		s := &e.dbs[p/int(e.segMask+1)].segs[p%int(e.segMask+1)]
 		s.mu.Lock()
 		removed += s.activeExpire(now)
-		s.mu.Unlock()
+		s.unlock()
 	}
 	return removed
 }

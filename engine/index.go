@@ -123,14 +123,16 @@ func (x *index) place(sl slot) int {
 }
 
 // rebuild moves every entry into a new table of at least c homes. It returns the change in
-// mapped bytes; on a mapping failure the table is unchanged and ok is false.
-func (x *index) rebuild(c uint32) (delta int64, ok bool) {
+// mapped bytes and the replaced mapping (nil if there was none), which the caller unmaps
+// after releasing the segment lock (segment.retire); on a mapping failure the table is
+// unchanged and ok is false.
+func (x *index) rebuild(c uint32) (delta int64, old []byte, ok bool) {
 	minExtra := x.minExtra
 	for {
 		size, nc := tableBytes(c, minExtra)
 		mem, err := mapTable(size)
 		if err != nil {
-			return 0, false
+			return 0, nil, false
 		}
 		nx := index{mem: mem, cap: nc, minExtra: minExtra}
 		nx.slots = unsafe.Slice((*slot)(unsafe.Pointer(&mem[0])), size/slotSize)
@@ -142,6 +144,7 @@ func (x *index) rebuild(c uint32) (delta int64, ok bool) {
 			}
 		}
 		if !fits {
+			// Rare (a cluster ran off the end): this table was never live, unmapped at once.
 			unmapTable(mem)
 			if nc > 4*x.n+1024 { // growing does not help: identical hashes at the end
 				minExtra = max(64, minExtra*2)
@@ -151,22 +154,18 @@ func (x *index) rebuild(c uint32) (delta int64, ok bool) {
 			continue
 		}
 		delta = int64(len(mem) - len(x.mem))
-		if x.mem != nil {
-			unmapTable(x.mem)
-		}
+		old = x.mem
 		*x = nx
-		return delta, true
+		return delta, old, true
 	}
 }
 
-// release unmaps the table and returns the bytes it held.
-func (x *index) release() int64 {
-	n := int64(len(x.mem))
-	if x.mem != nil {
-		unmapTable(x.mem)
-	}
+// release empties the index and returns its mapping (nil if none) for the caller to unmap
+// after the segment lock is released.
+func (x *index) release() []byte {
+	old := x.mem
 	*x = index{}
-	return n
+	return old
 }
 
 // remove deletes slot i by shifting the rest of its run back.

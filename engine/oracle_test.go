@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/sidecache/sidecache/longdouble"
 )
 
 // The engine against a map[string]oentry model with TTLs on a fake clock (STYLE.md §2).
@@ -189,8 +191,11 @@ func (r *opRunner) step() {
 			v = v[:r.next(200)]
 		}
 		off := int64(r.next(120))
-		if r.next(20) == 0 {
+		switch r.next(40) {
+		case 0, 1:
 			off = 39990
+		case 2: // offset+len overflows int64 unless checked with care
+			off = math.MaxInt64 - int64(r.next(300))
 		}
 		e, found := m.get(k, now)
 		n, err := d.SetRange(kb, off, []byte(v), now)
@@ -199,7 +204,7 @@ func (r *opRunner) step() {
 			if err != nil || n != int64(len(e.val)) {
 				r.fail("setrange empty: %d %v", n, err)
 			}
-		case off+int64(len(v)) > m.maxSize:
+		case off > m.maxSize-int64(len(v)):
 			if err != ErrTooLarge {
 				r.fail("setrange: %v, want ErrTooLarge", err)
 			}
@@ -241,31 +246,35 @@ func (r *opRunner) step() {
 			e.val = strconv.FormatInt(cur+delta, 10)
 			m.m[k] = e
 		}
-	case 8: // INCRBYFLOAT
-		deltas := []float64{0.5, -3, 1e300, 10}
-		delta := deltas[r.next(len(deltas))]
+	case 8: // INCRBYFLOAT; the model's arithmetic is package longdouble (tested against Redis)
+		incrs := []string{"0.5", "-3", "1e300", "10", "0.1", "1e4932", "x", "inf", "-5e-1"}
+		incr := incrs[r.next(len(incrs))]
 		e, found := m.get(k, now)
-		out, err := d.IncrByFloat(nil, kb, delta, now)
-		cur := 0.0
+		out, err := d.IncrByFloat(nil, kb, []byte(incr), now)
+		var cur longdouble.Value
 		ok := true
 		if found {
-			var perr error
-			cur, perr = strconv.ParseFloat(e.val, 64)
-			ok = perr == nil && e.val != "" && e.val[0] != ' ' && !math.IsNaN(cur)
+			cur, ok = longdouble.Parse([]byte(e.val))
+		}
+		inc, incOK := longdouble.Parse([]byte(incr))
+		var sum longdouble.Value
+		sumOK := false
+		if ok && incOK {
+			sum, sumOK = longdouble.Add(cur, inc)
 		}
 		switch {
-		case !ok:
+		case !ok || !incOK:
 			if err != ErrNotFloat {
-				r.fail("incrbyfloat %q: %v want ErrNotFloat", e.val, err)
+				r.fail("incrbyfloat %q + %q: %v want ErrNotFloat", e.val, incr, err)
 			}
-		case math.IsInf(cur+delta, 0):
+		case !sumOK:
 			if err != ErrNaN {
-				r.fail("incrbyfloat %q: %v want ErrNaN", e.val, err)
+				r.fail("incrbyfloat %q + %q: %v want ErrNaN", e.val, incr, err)
 			}
 		default:
-			want := strconv.FormatFloat(cur+delta, 'f', -1, 64)
+			want := string(sum.AppendHuman(nil))
 			if err != nil || string(out) != want {
-				r.fail("incrbyfloat %q: %q %v want %q", e.val, out, err, want)
+				r.fail("incrbyfloat %q + %q: %q %v want %q", e.val, incr, out, err, want)
 			}
 			e.val = want
 			m.m[k] = e
@@ -444,6 +453,20 @@ func (r *opRunner) compare() {
 		if err != nil || ok != found || (found && string(got) != e.val) {
 			r.fail("compare %q: %v %v", k, ok, err)
 		}
+	}
+	// Every key has been looked up, so expired ones are gone from both sides: the counts
+	// must agree exactly.
+	var ttls int64
+	for _, e := range r.m.m {
+		if e.exp != 0 {
+			ttls++
+		}
+	}
+	if got := r.d.Len(); got != int64(len(r.m.m)) {
+		r.fail("Len %d, model %d", got, len(r.m.m))
+	}
+	if got := r.d.Expires(); got != ttls {
+		r.fail("Expires %d, model %d", got, ttls)
 	}
 	seen := map[string]bool{}
 	cur := uint64(0)

@@ -23,7 +23,7 @@ func (d *DB) Scan(cursor uint64, count int, now int64, fn func(key []byte, t Typ
 		s := &d.segs[si]
 		s.mu.Lock()
 		nc, done := s.scan(c, count-seen, &seen, now, fn)
-		s.mu.Unlock()
+		s.unlock()
 		if !done {
 			return uint64(si)<<32 | uint64(nc)
 		}

@@ -18,7 +18,12 @@ type segment struct {
 	mem []byte // the arena region (fixed for the engine's life)
 	db  int
 	segData
-	_ [64]byte // keep neighbouring segments' locks off this cache line
+	// retired holds the index mappings replaced (grown, shrunk) while mu was held; they are
+	// unmapped only once the command holds no segment lock (unlock, DB.unlock2,
+	// DB.unlockSet), so munmap (freeing the table's pages, a TLB shootdown) stays out of
+	// every critical section. Guarded by mu.
+	retired retiredMaps
+	_       [64]byte // keep neighbouring segments' locks off this cache line
 }
 
 type segData struct {
@@ -50,6 +55,62 @@ func (s *segment) resetClasses() {
 	for c := range s.cls {
 		s.cls[c] = classState{free: noOff}
 	}
+}
+
+// retiredMaps are index mappings waiting to be unmapped; a fixed array, so retiring
+// allocates nothing.
+type retiredMaps struct {
+	m [maxRetired][]byte
+	n int
+}
+
+// maxRetired bounds the mappings one critical section defers; beyond it (an MSet growing one
+// index several times) retire unmaps at once, under the lock.
+const maxRetired = 4
+
+// unmap unmaps every mapping and empties r.
+func (r *retiredMaps) unmap() {
+	for i := 0; i < r.n; i++ {
+		unmapTable(r.m[i])
+	}
+	*r = retiredMaps{}
+}
+
+// retire hands a replaced index mapping (nil is ignored) to whoever releases the lock.
+func (s *segment) retire(m []byte) {
+	if m != nil && invariants {
+		// Until unlock unmaps it, a stale slot pointer into m would read old data silently;
+		// in invariants builds it faults at once instead, as it did before deferral.
+		protectNone(m)
+	}
+	switch r := &s.retired; {
+	case m == nil:
+	case r.n < maxRetired:
+		r.m[r.n] = m
+		r.n++
+	default:
+		unmapTable(m)
+	}
+}
+
+// takeRetired removes and returns the mappings retired under the lock, which the caller
+// unmaps after releasing every segment lock it holds.
+func (s *segment) takeRetired() retiredMaps {
+	r := s.retired
+	s.retired = retiredMaps{}
+	return r
+}
+
+// unlock releases the segment lock, then unmaps the index mappings retired while it was
+// held. Every single-segment critical section ends with it.
+func (s *segment) unlock() {
+	if s.retired.n == 0 {
+		s.mu.Unlock()
+		return
+	}
+	r := s.takeRetired() // on the stack: after Unlock the field belongs to the next holder
+	s.mu.Unlock()
+	r.unmap()
 }
 
 func (s *segment) notify(key []byte, ev Event) {
@@ -290,10 +351,11 @@ func (s *segment) insert(h, off uint32, exp int64, now int64) error {
 }
 
 func (s *segment) resize(c uint32) error {
-	d, ok := s.idx.rebuild(c)
+	d, old, ok := s.idx.rebuild(c)
 	if !ok {
 		return ErrOOM
 	}
+	s.retire(old)
 	s.idxBytes += d
 	s.addUsed(d)
 	return nil
@@ -344,11 +406,13 @@ func (s *segment) setExpiry(i int, exp int64) {
 	}
 }
 
-// flush drops every entry and returns the pages the segment held; the caller hands them to
-// arena.givePages after unlocking, so the madvise syscall runs outside the segment lock.
-func (s *segment) flush() []pageRef {
+// flush drops every entry and returns the pages the segment held and its index mapping
+// (nil if none); the caller hands the pages to arena.givePages and unmaps the index after
+// unlocking, so neither syscall runs under a segment lock.
+func (s *segment) flush() ([]pageRef, []byte) {
 	pages := s.pages
-	freed := s.chunkBytes + s.largeBytes + s.idx.release()
+	freed := s.chunkBytes + s.largeBytes + s.idxBytes
+	idx := s.idx.release()
 	s.addUsed(-freed)
 	s.pages = nil
 	s.large = nil
@@ -357,7 +421,7 @@ func (s *segment) flush() []pageRef {
 	s.keys, s.expires = 0, 0
 	s.expireCursor = 0
 	s.resetClasses()
-	return pages
+	return pages, idx
 }
 
 // --- LFU, Redis layout: 16-bit minutes since the epoch (mod 2^16) << 8 | 8-bit log counter ---

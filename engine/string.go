@@ -3,6 +3,8 @@ package engine
 import (
 	"math"
 	"strconv"
+
+	"github.com/sidecache/sidecache/longdouble"
 )
 
 // Get calls fn with the value of a string key. found is false for a missing or expired key;
@@ -11,7 +13,7 @@ import (
 func (d *DB) Get(key []byte, now int64, fn func(val []byte)) (found bool, err error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -31,7 +33,7 @@ func (d *DB) Get(key []byte, now int64, fn func(val []byte)) (found bool, err er
 func (d *DB) AppendGet(dst, key []byte, now int64) ([]byte, bool, error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -73,7 +75,7 @@ type SetOptions struct {
 func (d *DB) Set(key, val []byte, now int64, opt SetOptions, old func(val []byte)) (stored bool, err error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if opt.Get {
 		s.countLookup(i)
@@ -216,7 +218,7 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 func (d *DB) GetDel(key []byte, now int64, fn func(val []byte)) (found bool, err error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -241,7 +243,7 @@ type ExpireUpdate struct {
 func (d *DB) GetEx(key []byte, now int64, upd ExpireUpdate, fn func(val []byte)) (found bool, err error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	s.countLookup(i)
 	if i < 0 {
@@ -328,7 +330,7 @@ func (s *segment) resizeValue(i int, n int) ([]byte, error) {
 func (d *DB) Append(key, val []byte, now int64) (int64, error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		if err := s.storeString(h, key, val, -1, 0, now, true); err != nil {
@@ -358,20 +360,21 @@ func (d *DB) Append(key, val []byte, now int64) (int64, error) {
 
 // SetRange overwrites part of a string at offset, zero-padding, and returns the new length.
 // An empty val on a missing key creates nothing and returns 0; on an existing key it returns
-// the length unchanged. A negative offset is ErrOffset.
+// the length unchanged. A negative offset is ErrOffset; a string that would pass MaxValueSize
+// is ErrTooLarge, for any offset up to MaxInt64 (after the type check, as Redis orders them).
 func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, error) {
 	if offset < 0 {
 		return 0, ErrOffset
 	}
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	if i < 0 {
 		if len(val) == 0 {
 			return 0, nil
 		}
-		if offset+int64(len(val)) > s.e.cfg.MaxValueSize {
+		if tooLong(offset, len(val), s.e.cfg.MaxValueSize) {
 			return 0, ErrTooLarge
 		}
 		n := int(offset) + len(val)
@@ -399,7 +402,7 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 	if len(val) == 0 {
 		return oldLen, nil
 	}
-	if offset+int64(len(val)) > s.e.cfg.MaxValueSize {
+	if tooLong(offset, len(val), s.e.cfg.MaxValueSize) {
 		return 0, ErrTooLarge
 	}
 	n := max(oldLen, offset+int64(len(val)))
@@ -411,6 +414,13 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 	s.touch(i, now)
 	s.notify(key, EventWrite)
 	return n, nil
+}
+
+// tooLong is Redis's checkStringLength for a write of n bytes at offset: the end must not
+// pass max (proto-max-bulk-len). It is written so that it cannot overflow: offset may be
+// anything up to MaxInt64 (SETRANGE k 9223372036854775807 x).
+func tooLong(offset int64, n int, limit int64) bool {
+	return offset > limit-int64(n)
 }
 
 // putValue replaces the string value of key (slot i, or a new key when i < 0) with b,
@@ -432,7 +442,7 @@ func (s *segment) putValue(h uint32, key []byte, i int, b []byte, now int64) err
 func (d *DB) IncrBy(key []byte, delta int64, now int64) (int64, error) {
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
 	var cur int64
 	if i >= 0 {
@@ -458,41 +468,50 @@ func (d *DB) IncrBy(key []byte, delta int64, now int64) (int64, error) {
 	return n, nil
 }
 
-// IncrByFloat adds delta to the number in a string key and appends the stored result's text
-// to dst.
+// IncrByFloat is INCRBYFLOAT: it adds incr, a number as text, to the number in a string key
+// (a missing key counts as 0), stores the sum keeping the TTL, and appends the stored text to
+// dst. Both numbers are C long doubles as Redis computes them (package longdouble: parsed as
+// string2ld, added at 64 mantissa bits, printed "%.17Lf" with trailing zeros removed); the
+// increment is taken as text so no precision is lost before the addition.
 //
-// Redis computes in long double and stores "%.17Lf" with trailing zeros trimmed; we compute
-// in float64 and store the shortest text that reads back as the same float64
-// (strconv 'f', -1), so results can differ in the last digits (0.1+0.2 is
-// "0.30000000000000004" here, "0.3" in Redis) and values beyond float64's range (about
-// 1.8e308) fail with ErrNotFloat/ErrNaN where long double would still hold them.
-func (d *DB) IncrByFloat(dst, key []byte, delta float64, now int64) ([]byte, error) {
+// The read, the addition and the store are one critical section under the key's segment
+// lock, so no other write to the key can land in between. Errors come in Redis's order:
+// ErrWrongType, then ErrNotFloat (the stored value, then incr), then ErrNaN (an infinite
+// sum, or an infinite operand), then ErrOOM. It counts no keyspace hit or miss (Redis's
+// lookupKeyWrite does not).
+func (d *DB) IncrByFloat(dst, key, incr []byte, now int64) ([]byte, error) {
+	// Parsed before the lock (it depends on nothing stored); its error is reported only
+	// after the type and value checks, as Redis orders them.
+	inc, incOK := longdouble.Parse(incr)
 	s, h := d.seg(key)
 	s.mu.Lock()
-	defer s.mu.Unlock()
+	defer s.unlock()
 	i := s.lookup(h, key, now)
-	var cur float64
+	var cur longdouble.Value // 0 for a missing key
 	if i >= 0 {
 		off := s.idx.slots[i].off
 		if s.typeOf(off) != TypeString {
 			return dst, ErrWrongType
 		}
 		var ok bool
-		if cur, ok = ParseFloat(s.valOf(off)); !ok {
+		if cur, ok = longdouble.Parse(s.valOf(off)); !ok {
 			return dst, ErrNotFloat
 		}
 	}
-	n := cur + delta
-	if math.IsNaN(n) || math.IsInf(n, 0) {
+	if !incOK {
+		return dst, ErrNotFloat
+	}
+	sum, ok := longdouble.Add(cur, inc)
+	if !ok {
 		return dst, ErrNaN
 	}
-	var buf [400]byte // 'f' of the largest float64 is 309 digits
-	b := strconv.AppendFloat(buf[:0], n, 'f', -1, 64)
-	if err := s.putValue(h, key, i, b, now); err != nil {
-		return dst, err
+	start := len(dst)
+	dst = sum.AppendHuman(dst)
+	if err := s.putValue(h, key, i, dst[start:], now); err != nil {
+		return dst[:start], err
 	}
 	s.notify(key, EventWrite)
-	return append(dst, b...), nil
+	return dst, nil
 }
 
 // parseInt is Redis's string2ll: an optional '-', no '+', no spaces, no leading zeros
@@ -544,29 +563,3 @@ func parseInt(b []byte) (int64, bool) {
 
 // ParseInt parses an integer exactly as Redis's string2ll (INCR, and integer arguments).
 func ParseInt(b []byte) (int64, bool) { return parseInt(b) }
-
-// maxFloatChars is Redis's MAX_LONG_DOUBLE_CHARS.
-const maxFloatChars = 5 * 1024
-
-// ParseFloat parses a number as Redis's string2ld: no leading space, nothing trailing, not
-// NaN; a value that overflows or underflows to zero is rejected (strtold's ERANGE). "inf" is
-// accepted (Redis accepts it; INCRBYFLOAT then fails with ErrNaN). It does not allocate.
-func ParseFloat(b []byte) (float64, bool) {
-	if len(b) == 0 || len(b) >= maxFloatChars {
-		return 0, false
-	}
-	switch b[0] {
-	case ' ', '\t', '\n', '\v', '\f', '\r':
-		return 0, false
-	}
-	for _, c := range b {
-		if c == '_' { // Go's syntax allows '_' with a base prefix; strtold does not
-			return 0, false
-		}
-	}
-	v, err := strconv.ParseFloat(unsafeString(b), 64)
-	if err != nil || math.IsNaN(v) { // err includes ErrRange (±Inf), as Redis's ERANGE check
-		return 0, false
-	}
-	return v, true
-}

@@ -21,7 +21,7 @@ func (e *Engine) Verify() error {
 			err := s.verify(d, si)
 			used += s.chunkBytes + s.idxBytes + s.largeBytes
 			pages += int64(len(s.pages))
-			s.mu.Unlock()
+			s.unlock()
 			if err != nil {
 				return fmt.Errorf("db %d segment %d: %w", di, si, err)
 			}
@@ -38,6 +38,9 @@ func (e *Engine) Verify() error {
 
 func (s *segment) verify(d *DB, si int) error {
 	x := &s.idx
+	if s.retired.n != 0 { // every unlock takes them; under the lock none may be left over
+		return fmt.Errorf("%d retired index mappings not unmapped", s.retired.n)
+	}
 	if int64(len(x.mem)) != s.idxBytes {
 		return fmt.Errorf("index bytes %d, mapping %d", s.idxBytes, len(x.mem))
 	}

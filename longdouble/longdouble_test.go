@@ -1,18 +1,18 @@
-package command
+package longdouble
 
 import "testing"
 
-func TestLongDouble(t *testing.T) {
+func TestAdd(t *testing.T) {
 	// f adds the two numbers as INCRBYFLOAT does; want "" means refused. The expectations are
 	// replies of the reference redis-server (x86-64, 80-bit long double).
 	f := func(a, b, want string) {
 		t.Helper()
-		x, ok1 := parseLongDouble([]byte(a))
-		y, ok2 := parseLongDouble([]byte(b))
+		x, ok1 := Parse([]byte(a))
+		y, ok2 := Parse([]byte(b))
 		got := ""
 		if ok1 && ok2 {
-			if r, ok := addLongDouble(x, y); ok {
-				got = string(appendLongDoubleHuman(nil, r))
+			if r, ok := Add(x, y); ok {
+				got = string(r.AppendHuman(nil))
 			}
 		}
 		if got != want {
@@ -35,6 +35,7 @@ func TestLongDouble(t *testing.T) {
 	f("0", ".5", "0.5")
 	f("0", "5.", "5")
 	f("0", "1E3", "1000")
+	f("0", "+2", "2")
 	f("0", "-1e-30", "0") // "-0.00000000000000000" prints as "0"
 	f("0", "inf", "")
 	f("0", "-Infinity", "")
@@ -43,6 +44,7 @@ func TestLongDouble(t *testing.T) {
 	f("0", "", "")
 	f("0", " 1", "")
 	f("0", "1 ", "")
+	f("0", "1\x00", "") // an embedded NUL is refused (checked on redis-server 7.0.15)
 	f("0", "1e", "")
 	f("0", "e5", "")
 	f("0", ".", "")
@@ -50,10 +52,40 @@ func TestLongDouble(t *testing.T) {
 	f("0", "0x", "")
 	f("0", "0b101", "")
 	f("0", "1_000", "")
+	f("0", "0x1_0", "")
 	f("0", "1e5000", "")  // overflow
 	f("0", "1e-5000", "") // underflow to zero
-	if _, ok := parseLongDouble([]byte("1e4000")); !ok {
+	if _, ok := Parse([]byte("1e4000")); !ok {
 		t.Error("1e4000 refused")
 	}
 	f("1e4932", "1e4932", "") // the sum overflows
+}
+
+func TestZeroValueAndInf(t *testing.T) {
+	f := func(v Value, want string) {
+		t.Helper()
+		if got := string(v.AppendHuman([]byte("x"))); got != "x"+want {
+			t.Errorf("AppendHuman = %q, want %q", got, "x"+want)
+		}
+	}
+	f(Value{}, "0")
+	if s, ok := Add(Value{}, Value{}); !ok {
+		t.Error("0+0 refused")
+	} else {
+		f(s, "0")
+	}
+	inf, _ := Parse([]byte("-INF"))
+	f(inf, "-inf")
+	inf, _ = Parse([]byte("Infinity"))
+	f(inf, "inf")
+	long := make([]byte, MaxChars)
+	for i := range long {
+		long[i] = '1'
+	}
+	if _, ok := Parse(long); ok {
+		t.Error("MaxChars digits accepted")
+	}
+	if _, ok := Parse(long[:MaxChars-1]); ok {
+		t.Error("a 5119-digit number is beyond long double's range and must be refused")
+	}
 }
