@@ -47,6 +47,11 @@ type Client struct {
 	bulkFn func(val []byte)
 	// scratch is reusable memory for replies built before their header is known.
 	scratch []byte
+
+	// stats is the statistics shard this client counts into (its event loop's); tick
+	// counts its commands for latency sampling. See stats.go.
+	stats *LoopStats
+	tick  uint32
 }
 
 // Name returns a copy of the client's name (CLIENT SETNAME). Safe from any goroutine.
@@ -76,6 +81,8 @@ func (s *Server) NewClient(addr, laddr string, unix bool) *Client {
 	c.lastCmd.Store(c.Created)
 	c.authenticated = s.requirePass() == ""
 	c.bulkFn = func(val []byte) { c.out = protocol.AppendBulk(c.out, val) }
+	c.stats = s.statsFor(c.ID)
+	c.tick = uint32(c.ID) // spread the sampled commands of clients over time
 	s.clientsMu.Lock()
 	s.clients[c.ID] = c
 	s.clientsMu.Unlock()

@@ -104,6 +104,7 @@ func cmdConfigResetStat(s *Server, c *Client, args [][]byte, now int64, out []by
 	s.statsMu.Unlock()
 	s.connectionsReceived.Store(0)
 	s.peak.Store(0)
+	s.resetCommandStats()
 	return protocol.AppendSimple(out, "OK")
 }
 

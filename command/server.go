@@ -45,14 +45,13 @@ type Server struct {
 	peak                atomic.Int64 // highest used_memory INFO has seen
 	netStats            func() NetStats
 
-	// floatLocks serialise INCRBYFLOAT per key (see cmdIncrByFloat).
-	floatLocks [64]sync.Mutex
-
 	// statsBase is the engine's counters at the last CONFIG RESETSTAT; INFO shows the
 	// difference. commandsBase likewise for total_commands_processed.
 	statsMu      sync.Mutex
 	statsBase    engine.Stats
 	commandsBase int64
+
+	statsState // command statistics and the slow log (stats.go)
 }
 
 // NewServer returns a Server.
@@ -68,6 +67,7 @@ func NewServer(o Options) *Server {
 		netStats: o.NetStats,
 	}
 	s.loadPass()
+	s.initStats()
 	if s.cfg != nil {
 		if s.cfg.Lookup("requirepass") != nil {
 			s.cfg.OnChange("requirepass", func(*config.Config) { s.loadPass() })
@@ -107,32 +107,65 @@ func (s *Server) db(c *Client) *engine.DB { return s.eng.DB(c.DB) }
 // The checks run in Redis's order (server.c processCommand): unknown command, unknown
 // subcommand, arity, then authentication.
 func (s *Server) Exec(c *Client, args [][]byte, now int64, out []byte) []byte {
+	return s.exec(c, args, now, time.Time{}, out)
+}
+
+// ExecTimed is Exec for a command that makes up a whole batch, which started at start: the
+// command is timed from there, always (see stats.go), at the cost of one clock read.
+func (s *Server) ExecTimed(c *Client, args [][]byte, now int64, start time.Time, out []byte) []byte {
+	return s.exec(c, args, now, start, out)
+}
+
+func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []byte) []byte {
 	if len(args) == 0 {
 		return out
 	}
+	start := len(out)
 	cmd := lookup(s.table, args[0])
 	if cmd == nil {
-		return appendUnknownCommand(out, args)
+		out = appendUnknownCommand(out, args)
+		s.countError(c.stats, out[start:])
+		return out
 	}
 	if cmd.subs != nil && len(args) >= 2 {
 		sub := lookup(cmd.subs, args[1])
 		if sub == nil {
-			return appendUnknownSubcommand(out, args[0], args[1])
+			out = appendUnknownSubcommand(out, args[0], args[1])
+			s.countError(c.stats, out[start:])
+			return out
 		}
 		cmd = sub
 	}
 	if !cmd.arityOK(len(args)) {
-		return appendArityError(out, cmd.name)
+		out = appendArityError(out, cmd.name)
+		s.reject(c, cmd, out[start:])
+		return out
 	}
 	if !c.authenticated && cmd.flags&flagNoAuth == 0 && s.requirePass() != "" {
 		// As Redis's authRequired: once the default user has no password again, clients
 		// that never authenticated need not.
-		return appendErr(out, errNoAuth)
+		out = appendErr(out, errNoAuth)
+		s.reject(c, cmd, out[start:])
+		return out
+	}
+	if cmd.flags&flagProtected != 0 && !s.debugEnabled {
+		out = appendErr(out, errDebugDisabled)
+		s.reject(c, cmd, out[start:])
+		return out
 	}
 	c.lastCmd.Store(now)
 	c.lastName.Store(cmd)
+	var w uint64
+	if !t0.IsZero() {
+		w = 1
+	} else if w = s.timing(c, cmd, len(args)); w != 0 {
+		t0 = time.Now()
+	}
 	out = cmd.run(s, c, args, now, out)
-	c.commands.Add(1) // after the command, as Redis's call(): INFO does not count itself
+	s.afterCall(c, cmd, args, out[start:], t0, w)
+	// After the command, as Redis's call(): INFO does not count itself. Only c's loop
+	// writes the counter: a load and a store, no locked add.
+	c.commands.Store(c.commands.Load() + 1)
 	return out
 }
 

@@ -332,6 +332,8 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.str("tracking_total_keys", "0")
 		w.str("tracking_total_items", "0")
 		w.str("tracking_total_prefixes", "0")
+		w.str("unexpected_error_replies", "0")
+		w.int("total_error_replies", int64(s.errorRepliesSinceReset()))
 	}
 	if sections&secReplication != 0 {
 		w.section("Replication")
@@ -361,12 +363,15 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 	}
 	if sections&secCommandstats != 0 {
 		w.section("Commandstats")
+		s.appendCommandStats(&w)
 	}
 	if sections&secErrorstats != 0 {
 		w.section("Errorstats")
+		s.appendErrorStats(&w)
 	}
 	if sections&secLatencystats != 0 {
 		w.section("Latencystats")
+		s.appendLatencyStats(&w)
 	}
 	if sections&secCluster != 0 {
 		w.section("Cluster")
@@ -385,23 +390,11 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 			w.b = append(w.b, ":keys="...)
 			w.b = strconv.AppendInt(w.b, keys, 10)
 			w.b = append(w.b, ",expires="...)
-			w.b = strconv.AppendInt(w.b, dbExpires(db, st), 10)
+			w.b = strconv.AppendInt(w.b, db.Expires(), 10)
 			w.b = append(w.b, ",avg_ttl=0\r\n"...)
 		}
 	}
 	return w.b
-}
-
-// dbExpires returns the number of keys with a TTL in db: the engine's per-database count
-// when it offers one, else the engine-wide count attributed to db 0.
-func dbExpires(db *engine.DB, st engine.Stats) int64 {
-	if e, ok := any(db).(interface{ Expires() int64 }); ok {
-		return e.Expires()
-	}
-	if db.Index() == 0 {
-		return st.ExpiresKeys
-	}
-	return 0
 }
 
 // appendTimeval appends tv as "%ld.%06ld" and a CRLF.

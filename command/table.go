@@ -19,6 +19,7 @@ const (
 	flagFast   // O(1) or O(log N)
 	flagNoAuth // allowed before AUTH (AUTH, HELLO, QUIT)
 	flagAllowBusy
+	flagProtected // refused unless enable-debug-command is yes (DEBUG)
 )
 
 // handler executes one command whose name and arity were already checked. args are
@@ -29,6 +30,7 @@ type handler func(s *Server, c *Client, args [][]byte, now int64, out []byte) []
 // the subcommands; run, if set, handles the container called with no subcommand.
 type command struct {
 	name     string // lower case; a subcommand's is "container|sub", as Redis's fullname
+	id       int    // index in Server.cmdList and in the statistics shards
 	arity    int    // as Redis: n = exactly n arguments (name included), -n = at least n
 	flags    flag
 	firstKey int // position of the first key (0: no keys)
@@ -173,6 +175,20 @@ func buildTable() map[string]*command {
 	sub(cmd, "list", -2, ld|st, 0, 0, 0, cmdCommandList)
 	sub(cmd, "getkeys", -4, ld|st, 0, 0, 0, cmdCommandGetKeys)
 	sub(cmd, "help", 2, ld|st, 0, 0, 0, cmdCommandHelp)
+	slow := add("slowlog", -2, 0, 0, 0, 0, nil)
+	sub(slow, "get", -2, a|ld|st, 0, 0, 0, cmdSlowlogGet)
+	sub(slow, "len", 2, a|ld|st, 0, 0, 0, cmdSlowlogLen)
+	sub(slow, "reset", 2, a|ld|st, 0, 0, 0, cmdSlowlogReset)
+	sub(slow, "help", 2, ld|st, 0, 0, 0, cmdSlowlogHelp)
+	lat := add("latency", -2, 0, 0, 0, 0, nil)
+	sub(lat, "histogram", -2, a|ns|ld|st, 0, 0, 0, cmdLatencyHistogram)
+	sub(lat, "latest", 2, a|ns|ld|st, 0, 0, 0, cmdLatencyEmpty)
+	sub(lat, "history", 3, a|ns|ld|st, 0, 0, 0, cmdLatencyEmpty)
+	sub(lat, "reset", -2, a|ns|ld|st, 0, 0, 0, cmdLatencyReset)
+	sub(lat, "doctor", 2, a|ns|ld|st, 0, 0, 0, cmdLatencyDoctor)
+	sub(lat, "graph", 3, a|ns|ld|st, 0, 0, 0, cmdLatencyGraph)
+	sub(lat, "help", 2, ld|st, 0, 0, 0, cmdLatencyHelp)
+	add("debug", -2, a|ns|ld|st|flagProtected, 0, 0, 0, cmdDebug)
 	return t
 }
 

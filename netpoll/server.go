@@ -45,7 +45,10 @@ type Options struct {
 	OutputBufferLimit int
 	// TCPKeepAlive is the keep-alive period; 0 disables it.
 	TCPKeepAlive time.Duration
-	Logger       *slog.Logger
+	// Heartbeat is how often each event loop is asked to prove it runs (LoopHealth);
+	// default 1s.
+	Heartbeat time.Duration
+	Logger    *slog.Logger
 }
 
 // Server is the RESP front end.
@@ -65,6 +68,11 @@ type Server struct {
 
 	mu    sync.Mutex
 	conns map[*conn]struct{}
+	loops []*loopState // under mu; see loop.go
+
+	epoch  time.Time     // origin of mono()
+	hbStop chan struct{} // closed on shutdown: stops the heartbeat
+	hbOnce sync.Once
 
 	stats Stats
 }
@@ -105,10 +113,14 @@ func New(cmd *command.Server, opts Options) *Server {
 	if opts.QueryBufferLimit <= 0 {
 		opts.QueryBufferLimit = 1 << 30
 	}
+	if opts.Heartbeat <= 0 {
+		opts.Heartbeat = heartbeatEvery
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
-	s := &Server{opts: opts, cmd: cmd, log: opts.Logger, booted: make(chan struct{}), conns: make(map[*conn]struct{})}
+	s := &Server{opts: opts, cmd: cmd, log: opts.Logger, booted: make(chan struct{}), conns: make(map[*conn]struct{}),
+		epoch: time.Now(), hbStop: make(chan struct{})}
 	l := opts.Limits
 	s.limits.Store(&l)
 	return s
@@ -174,6 +186,7 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	}
 	s.ready.Store(true)
 	close(s.booted)
+	go s.heartbeat(s.hbStop)
 	s.log.Info("ready to accept connections", "tcp", strings.Join(s.opts.TCP, " "), "unixsocket", s.opts.UnixSocket, "loops", s.opts.Loops)
 	return gnet.None
 }
@@ -196,9 +209,14 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	gc.SetContext(c)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
+	l := s.loopFor(gc.EventLoop())
 	s.mu.Unlock()
+	c.client.SetLoopStats(l.stats)
 	return nil, gnet.None
 }
+
+// OnShutdown stops the heartbeat.
+func (s *Server) OnShutdown(gnet.Engine) { s.hbOnce.Do(func() { close(s.hbStop) }) }
 
 func addrString(a net.Addr, unix bool) string {
 	if a == nil {
@@ -242,13 +260,15 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		c.parser.SetLimits(*lim)
 	}
 
-	now := time.Now().UnixMilli()
-	consumed, closing := 0, false
+	start := time.Now()
+	now := start.UnixMilli()
+	consumed, closing, ncmds := 0, false, 0
 	for consumed < len(buf) {
 		args, n, err := c.parser.Parse(buf[consumed:])
 		if err != nil {
 			// Redis answers a protocol error and closes the connection.
 			c.out = protocol.AppendError(c.out, err.Error())
+			s.cmd.CountErrorReply(c.client, err.Error())
 			closing = true
 			break
 		}
@@ -259,7 +279,13 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		if len(args) == 0 {
 			continue
 		}
-		c.out = s.cmd.Exec(c.client, args, now, c.out)
+		if ncmds == 0 && consumed == len(buf) {
+			// The batch is this one command: time it from the batch start (command/stats.go).
+			c.out = s.cmd.ExecTimed(c.client, args, now, start, c.out)
+		} else {
+			c.out = s.cmd.Exec(c.client, args, now, c.out)
+		}
+		ncmds++
 		if c.client.CloseAfterReply {
 			closing = true
 			break

@@ -30,11 +30,17 @@ type testServer struct {
 
 func startServer(t *testing.T, opts Options) *testServer {
 	t.Helper()
+	return startServerConfig(t, opts, config.New())
+}
+
+// startServerConfig is startServer with the command layer's settings.
+func startServerConfig(t *testing.T, opts Options, cfg *config.Config) *testServer {
+	t.Helper()
 	eng, err := engine.Open(engine.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := command.NewServer(command.Options{Engine: eng, Config: config.New(), Version: "test"})
+	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: "test"})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
