@@ -6,7 +6,7 @@ FUZZTIME  ?= 60s
 BENCHCOUNT ?= 10
 ROUNDS    ?= 3
 
-.PHONY: run build test bench bench-redis fuzz results clean
+.PHONY: run build test test-deploy deploy-check deploy-manifests image-test bench bench-redis fuzz results clean
 
 ## run: the server with built-in defaults (RESP on 127.0.0.1:6379, admin on 127.0.0.1:9121)
 run:
@@ -23,6 +23,29 @@ test:
 	$(GO) vet $(PKGS)
 	$(GO) test -count=1 -tags invariants ./engine/...
 	$(GO) test -count=1 -race -timeout 30m $(PKGS)
+	$(MAKE) test-deploy
+
+## test-deploy: the deploy/ module (injector, policy, strict decoding of deploy/manifests)
+test-deploy:
+	cd deploy && $(GO) vet ./... && $(GO) test -count=1 -race ./...
+
+HELM := $(BIN)/helm
+
+## deploy-check: helm lint and template of the chart for every supported Kubernetes version, checked
+deploy-check: $(HELM)
+	cd deploy && SIDECACHE_HELM=$(abspath $(HELM)) $(GO) test -count=1 ./policy/
+
+## deploy-manifests: re-render deploy/manifests from the chart
+deploy-manifests: $(HELM)
+	cd deploy && SIDECACHE_HELM=$(abspath $(HELM)) $(GO) test -count=1 ./policy/ -run TestChartManifests -update
+
+# helm is built from source through the Go module proxy (deploy/tools pins its version).
+$(HELM): deploy/tools/go.mod deploy/tools/go.sum
+	cd deploy/tools && CGO_ENABLED=0 $(GO) build -trimpath -o $(abspath $(HELM)) helm.sh/helm/v3/cmd/helm
+
+## image-test: build deploy/Dockerfile.scratch offline with buildah, run it read-only as uid 65532 under bwrap
+image-test:
+	bash deploy/scripts/image-test.sh
 
 ## bench: micro-benchmarks, $(BENCHCOUNT) runs each, for benchstat (bench.txt)
 bench:
