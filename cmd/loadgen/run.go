@@ -1,0 +1,46 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/sidecache/sidecache/loadgen"
+)
+
+func cmdRun(ctx context.Context, args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	lf := addLoadFlags(fs)
+	out := fs.String("out", "", "directory for NAME.json and NAME.hgrm per target")
+	fs.Parse(args)
+	if fs.NArg() == 0 {
+		return fmt.Errorf("run: no target")
+	}
+	o, err := lf.options()
+	if err != nil {
+		return err
+	}
+	var reports []*loadgen.Report
+	for _, spec := range fs.Args() {
+		t, err := loadgen.ParseTarget(spec)
+		if err != nil {
+			return err
+		}
+		r, err := loadgen.Run(ctx, t, o)
+		t.Close()
+		if err != nil {
+			return err
+		}
+		reports = append(reports, r)
+		if *out != "" {
+			if err := r.WriteFiles(*out, loadgen.FileName(r.Target)); err != nil {
+				return err
+			}
+		}
+	}
+	m := loadgen.Facts()
+	fmt.Printf("%d CPUs (GOMAXPROCS %d), kernel %s, %s, clock read %.0f ns\n", m.CPUs, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.ClockNs)
+	loadgen.PrintTable(os.Stdout, reports...)
+	return nil
+}
