@@ -6,7 +6,7 @@ FUZZTIME  ?= 60s
 BENCHCOUNT ?= 10
 ROUNDS    ?= 3
 
-.PHONY: run build test test-deploy deploy-check deploy-manifests image-test bench bench-redis fuzz results clean
+.PHONY: run build test test-deploy deploy-check deploy-manifests image-test bench bench-redis stats-overhead fuzz results clean
 
 ## run: the server with built-in defaults (RESP on 127.0.0.1:6379, admin on 127.0.0.1:9121)
 run:
@@ -54,6 +54,10 @@ bench:
 ## bench-redis: redis-benchmark against sidecache and redis-server side by side (results/redis-benchmark)
 bench-redis:
 	results/redis-benchmark/run.sh $(ROUNDS)
+
+## stats-overhead: what command statistics cost, per command (benchstat) and per request (results/stats-overhead)
+stats-overhead:
+	results/stats-overhead/run.sh $(ROUNDS)
 
 ## fuzz: each fuzz target for $(FUZZTIME), then the long differential fuzz against redis-server
 fuzz:
