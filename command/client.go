@@ -52,7 +52,50 @@ type Client struct {
 	// counts its commands for latency sampling. See stats.go.
 	stats *LoopStats
 	tick  uint32
+
+	// closer closes the connection from any goroutine (CLIENT KILL); set by the network
+	// layer, nil for a client without a connection.
+	closer func()
+	// noEvict is CLIENT NO-EVICT: maxmemory-clients never picks this client.
+	noEvict atomic.Bool
+	// noTimeout exempts the client from the idle timeout while set (blocked or subscribed
+	// clients, as in Redis).
+	noTimeout atomic.Bool
+	// Buffer sizes published by the network layer for CLIENT LIST and INFO (bytes):
+	// unprocessed input, unsent replies, and everything the connection holds.
+	qbuf, omem, totMem atomic.Int64
 }
+
+// SetCloser installs the function that closes c's connection; it must be safe to call from
+// any goroutine, more than once, and after the connection has closed.
+func (c *Client) SetCloser(f func()) { c.closer = f }
+
+// NoEvict reports CLIENT NO-EVICT. Safe from any goroutine.
+func (c *Client) NoEvict() bool { return c.noEvict.Load() }
+
+// NoTimeout reports whether the idle timeout must skip c. Safe from any goroutine.
+func (c *Client) NoTimeout() bool { return c.noTimeout.Load() }
+
+// SetMemory publishes c's buffer sizes in bytes (see Client.qbuf). Called by c's event loop
+// only when a value changed.
+func (c *Client) SetMemory(qbuf, omem, total int64) {
+	c.qbuf.Store(qbuf)
+	c.omem.Store(omem)
+	c.totMem.Store(total)
+}
+
+// ReleaseScratch drops c's scratch space (an idle client's memory goes back to the heap).
+// Only c's event loop may call it.
+func (c *Client) ReleaseScratch() { c.scratch = nil }
+
+// Memory returns the bytes c's connection holds, as last published (SetMemory). Safe from
+// any goroutine.
+func (c *Client) Memory() int64 { return c.totMem.Load() }
+
+// BufferMemory is what the command layer holds for c beyond the network buffers (reply
+// scratch space), in bytes; c.out is not counted, it is the network layer's reply buffer
+// lent for one call. Only c's event loop may call it.
+func (c *Client) BufferMemory() int { return cap(c.scratch) }
 
 // Name returns a copy of the client's name (CLIENT SETNAME). Safe from any goroutine.
 func (c *Client) Name() string {
@@ -117,3 +160,7 @@ func validClientAttr(v []byte) bool {
 	}
 	return true
 }
+
+// PasswordSet reports whether the default user needs a password (requirepass), which turns
+// protected mode off. Safe from any goroutine.
+func (s *Server) PasswordSet() bool { return s.requirePass() != "" }

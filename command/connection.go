@@ -199,7 +199,8 @@ func cmdClientSetInfo(s *Server, c *Client, args [][]byte, now int64, out []byte
 }
 
 // appendClientLine appends c's CLIENT LIST line (without the newline), with the fields
-// Redis 7.2 prints; the memory and buffer fields the command layer does not see are 0.
+// Redis 7.2 prints. qbuf, omem and tot-mem are what the network layer last published
+// (SetMemory); the buffer fields it has no counterpart for are 0.
 func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 	dst = append(dst, "id="...)
 	dst = strconv.AppendInt(dst, c.ID, 10)
@@ -224,14 +225,26 @@ func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 	dst = append(dst, " idle="...)
 	dst = strconv.AppendInt(dst, idle, 10)
 	dst = append(dst, " flags="...)
+	// Redis's flag letters in its order; N when none applies.
+	nflags := len(dst)
 	if c.Unix {
 		dst = append(dst, 'U')
-	} else {
+	}
+	if c.noEvict.Load() {
+		dst = append(dst, 'e')
+	}
+	if len(dst) == nflags {
 		dst = append(dst, 'N')
 	}
 	dst = append(dst, " db="...)
 	dst = strconv.AppendInt(dst, int64(c.DB), 10)
-	dst = append(dst, " sub=0 psub=0 ssub=0 multi=-1 qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 events=r cmd="...)
+	dst = append(dst, " sub=0 psub=0 ssub=0 multi=-1 qbuf="...)
+	dst = strconv.AppendInt(dst, c.qbuf.Load(), 10)
+	dst = append(dst, " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem="...)
+	dst = strconv.AppendInt(dst, c.omem.Load(), 10)
+	dst = append(dst, " tot-mem="...)
+	dst = strconv.AppendInt(dst, c.totMem.Load(), 10)
+	dst = append(dst, " events=r cmd="...)
 	if cmd := c.lastName.Load(); cmd != nil {
 		dst = append(dst, cmd.name...)
 	} else {
@@ -315,8 +328,28 @@ func cmdClientHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 		"    Return the ID of the current connection.",
 		"INFO",
 		"    Return information about the current client connection.",
+		"KILL <ip:port>",
+		"    Kill connection made from <ip:port>.",
+		"KILL <option> <value> [<option> <value> [...]]",
+		"    Kill connections. Options are:",
+		"    * ADDR (<ip:port>|<unixsocket>:0)",
+		"      Kill connections made from the specified address",
+		"    * LADDR (<ip:port>|<unixsocket>:0)",
+		"      Kill connections made to specified local address",
+		"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+		"      Kill connections by type.",
+		"    * USER <username>",
+		"      Kill connections authenticated by <username>.",
+		"    * SKIPME (YES|NO)",
+		"      Skip killing current connection (default: yes).",
+		"    * ID <client-id>",
+		"      Kill connections by client id.",
+		"    * MAXAGE <maxage>",
+		"      Kill connections older than the specified age.",
 		"LIST [ID <client-id> [<client-id> ...]]",
 		"    Return information about client connections.",
+		"NO-EVICT (ON|OFF)",
+		"    Protect current client connection from eviction.",
 		"SETINFO <option> <value>",
 		"    Set client meta attr. Options are:",
 		"    * LIB-NAME: the client lib name.",

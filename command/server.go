@@ -52,6 +52,7 @@ type Server struct {
 	commandsBase int64
 
 	statsState // command statistics and the slow log (stats.go)
+	shrinkState
 }
 
 // NewServer returns a Server.
@@ -72,11 +73,9 @@ func NewServer(o Options) *Server {
 		if s.cfg.Lookup("requirepass") != nil {
 			s.cfg.OnChange("requirepass", func(*config.Config) { s.loadPass() })
 		}
-		// CONFIG SET maxmemory takes effect in the engine at once (the setting holds bytes:
-		// "auto" is resolved when parsed).
-		if s.cfg.Lookup("maxmemory") != nil && s.eng != nil {
-			s.cfg.OnChange("maxmemory", func(c *config.Config) { s.eng.SetMaxMemory(c.Int("maxmemory")) })
-		}
+		// CONFIG SET of maxmemory and the eviction settings takes effect in the engine at
+		// once (maxmemory holds bytes: "auto" is resolved when parsed); see memory.go.
+		s.wireMemory()
 	}
 	return s
 }
@@ -150,6 +149,11 @@ func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []b
 	}
 	if cmd.flags&flagProtected != 0 && !s.debugEnabled {
 		out = appendErr(out, errDebugDisabled)
+		s.reject(c, cmd, out[start:])
+		return out
+	}
+	if cmd.flags&flagDenyOOM != 0 && s.denyOOM() {
+		out = appendErr(out, errOOMText)
 		s.reject(c, cmd, out[start:])
 		return out
 	}

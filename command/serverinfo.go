@@ -19,6 +19,12 @@ type NetStats struct {
 	InputBytes          int64
 	OutputBytes         int64
 	RejectedConnections int64
+	// EvictedClients counts clients closed by maxmemory-clients, OutputBufferLimitClosed
+	// clients closed by client-output-buffer-limit; ClientMemory is the bytes all client
+	// buffers hold now.
+	EvictedClients          int64
+	OutputBufferLimitClosed int64
+	ClientMemory            int64
 }
 
 func cmdTime(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
@@ -254,13 +260,8 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 	}
 	if sections&secMemory != 0 {
 		r := rss()
-		peak := s.peak.Load()
-		if st.UsedMemory > peak {
-			s.peak.Store(st.UsedMemory)
-			peak = st.UsedMemory
-		}
-		maxmem := s.cfgGet("maxmemory", "0")
-		maxmemN, _ := strconv.ParseInt(maxmem, 10, 64)
+		peak := s.notePeak(st.UsedMemory)
+		maxmemN := s.eng.MaxMemory()
 		w.section("Memory")
 		w.int("used_memory", st.UsedMemory)
 		w.str("used_memory_human", bytesToHuman(st.UsedMemory))
@@ -279,9 +280,10 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.int("arena_committed", st.ArenaCommitted)
 		w.int("index_bytes", st.IndexBytes)
 		w.int("large_values_bytes", st.LargeBytes)
-		w.str("maxmemory", maxmem)
+		w.int("maxmemory", maxmemN)
 		w.str("maxmemory_human", bytesToHuman(maxmemN))
-		w.str("maxmemory_policy", s.cfgGet("maxmemory-policy", "noeviction"))
+		w.str("maxmemory_policy", s.eng.Policy().String())
+		s.appendMemorySizing(&w)
 		frag := 0.0
 		if st.UsedMemory > 0 {
 			frag = float64(r) / float64(st.UsedMemory)
@@ -323,7 +325,7 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.int("rejected_connections", ns.RejectedConnections)
 		w.int("expired_keys", st.ExpiredKeys)
 		w.int("evicted_keys", st.EvictedKeys)
-		w.str("evicted_clients", "0")
+		w.int("evicted_clients", ns.EvictedClients)
 		w.int("keyspace_hits", st.KeyspaceHits)
 		w.int("keyspace_misses", st.KeyspaceMisses)
 		w.str("pubsub_channels", "0")
@@ -334,6 +336,8 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.str("tracking_total_prefixes", "0")
 		w.str("unexpected_error_replies", "0")
 		w.int("total_error_replies", int64(s.errorRepliesSinceReset()))
+		// Redis 7.4's name; 7.0 has no such counter.
+		w.int("client_output_buffer_limit_disconnections", ns.OutputBufferLimitClosed)
 	}
 	if sections&secReplication != 0 {
 		w.section("Replication")

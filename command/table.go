@@ -109,6 +109,8 @@ func buildTable() map[string]*command {
 	sub(client, "setinfo", 4, ns|ld|st, 0, 0, 0, cmdClientSetInfo)
 	sub(client, "info", 2, ns|ld|st, 0, 0, 0, cmdClientInfo)
 	sub(client, "list", -2, a|ns|ld|st, 0, 0, 0, cmdClientList)
+	sub(client, "kill", -3, a|ns|ld|st, 0, 0, 0, cmdClientKill)
+	sub(client, "no-evict", 3, a|ns|ld|st, 0, 0, 0, cmdClientNoEvict)
 	sub(client, "help", 2, ld|st, 0, 0, 0, cmdClientHelp)
 
 	// strings
@@ -188,6 +190,19 @@ func buildTable() map[string]*command {
 	sub(lat, "doctor", 2, a|ns|ld|st, 0, 0, 0, cmdLatencyDoctor)
 	sub(lat, "graph", 3, a|ns|ld|st, 0, 0, 0, cmdLatencyGraph)
 	sub(lat, "help", 2, ld|st, 0, 0, 0, cmdLatencyHelp)
+	obj := add("object", -2, 0, 0, 0, 0, nil)
+	sub(obj, "encoding", 3, r, 2, 2, 1, cmdObjectEncoding)
+	sub(obj, "freq", 3, r, 2, 2, 1, cmdObjectFreq)
+	sub(obj, "idletime", 3, r, 2, 2, 1, cmdObjectIdletime)
+	sub(obj, "refcount", 3, r, 2, 2, 1, cmdObjectRefcount)
+	sub(obj, "help", 2, ld|st, 0, 0, 0, cmdObjectHelp)
+	mem := add("memory", -2, 0, 0, 0, 0, nil)
+	sub(mem, "usage", -3, r, 2, 2, 1, cmdMemoryUsage)
+	sub(mem, "stats", 2, 0, 0, 0, 0, cmdMemoryStats)
+	sub(mem, "doctor", 2, 0, 0, 0, 0, cmdMemoryDoctor)
+	sub(mem, "malloc-stats", 2, 0, 0, 0, 0, cmdMemoryMallocStats)
+	sub(mem, "purge", 2, 0, 0, 0, 0, cmdMemoryPurge)
+	sub(mem, "help", 2, ld|st, 0, 0, 0, cmdMemoryHelp)
 	add("debug", -2, a|ns|ld|st|flagProtected, 0, 0, 0, cmdDebug)
 	return t
 }

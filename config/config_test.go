@@ -40,7 +40,7 @@ func TestDefaults(t *testing.T) {
 	f("proto-max-bulk-len", "536870912", true)
 	f("client-query-buffer-limit", "1073741824", true)
 	f("maxmemory-clients", "0", true)
-	f("client-output-buffer-limit", "normal 0 0 0 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true)
+	f("client-output-buffer-limit", "normal 67108864 16777216 10 slave 268435456 67108864 60 pubsub 33554432 8388608 60", true)
 	f("hz", "10", true)
 	f("slowlog-log-slower-than", "10000", true)
 	f("slowlog-max-len", "128", true)
@@ -68,6 +68,9 @@ func TestDefaults(t *testing.T) {
 	}
 	if !c.Bool("protected-mode") || c.Int("unixsocketperm") != 0o700 {
 		t.Fatal("typed getters")
+	}
+	if l := c.OutputBufferLimit(ClassNormal); l != (BufferLimit{64 << 20, 16 << 20, 10}) {
+		t.Fatalf("normal limit %+v: a client that does not read must be bounded by default", l)
 	}
 	if l := c.OutputBufferLimit(ClassReplica); l != (BufferLimit{256 << 20, 64 << 20, 60}) {
 		t.Fatalf("replica limit %+v", l)
@@ -196,7 +199,7 @@ func TestSetRoundTrip(t *testing.T) {
 	f("shutdown-timeout", "250ms", "250ms", 250)
 	f("save", " 3600 1  300 100 ", "3600 1 300 100", 0)
 	f("save", "", "", 0)
-	f("client-output-buffer-limit", "replica 1mb 2 3", "normal 0 0 0 slave 1048576 2 3 pubsub 33554432 8388608 60", 0)
+	f("client-output-buffer-limit", "replica 1mb 2 3", "normal 67108864 16777216 10 slave 1048576 2 3 pubsub 33554432 8388608 60", 0)
 	f("client-output-buffer-limit", "NORMAL 1k 2k 3 pubsub 0 0 0", "normal 1000 2000 3 slave 1048576 2 3 pubsub 0 0 0", 0)
 	f("requirepass", "secret", "(redacted)", 0)
 	if c.String("requirepass") != "secret" {
@@ -365,39 +368,7 @@ func TestLoadFileSyntax(t *testing.T) {
 	f("save", "3600 1 60 10") // save lines accumulate
 	f("bind", "127.0.0.1 ::1")
 	f("requirepass", "a b!")
-	f("client-output-buffer-limit", "normal 0 0 0 slave 0 0 0 pubsub 1048576 1048576 0")
-}
-
-func TestResolveMaxMemory(t *testing.T) {
-	defer func(old func(string) ([]byte, error)) { readFile = old }(readFile)
-	files := map[string]string{}
-	readFile = func(p string) ([]byte, error) {
-		if s, ok := files[p]; ok {
-			return []byte(s), nil
-		}
-		return nil, os.ErrNotExist
-	}
-	f := func(raw string, want int64) {
-		t.Helper()
-		got, err := ResolveMaxMemory(raw)
-		if err != nil || got != want {
-			t.Fatalf("ResolveMaxMemory(%q) = %d, %v; want %d (files %v)", raw, got, err, want, files)
-		}
-	}
-	f("auto", 0) // no cgroup: unlimited
-	files[cgroupV1Limit] = "9223372036854771712\n"
-	f("auto", 0) // v1 "unlimited"
-	files[cgroupV1Limit] = "1073741824\n"
-	f("auto", 1073741824/100*80)
-	files[cgroupV2MemoryMax] = "max\n"
-	f("AUTO", 0) // v2 wins over v1
-	files[cgroupV2MemoryMax] = "536870912\n"
-	f("auto", 536870912/100*80)
-	f("256mb", 256<<20)
-	c := New()
-	if err := c.Set("maxmemory", "auto"); err != nil || c.Int("maxmemory") != 536870912/100*80 {
-		t.Fatalf("Set auto: %v %d", err, c.Int("maxmemory"))
-	}
+	f("client-output-buffer-limit", "normal 67108864 16777216 10 slave 0 0 0 pubsub 1048576 1048576 0")
 }
 
 // Readers never block and always see a whole value while CONFIG SET runs (go test -race).

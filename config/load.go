@@ -93,6 +93,7 @@ func Load(args, environ []string) (c *Config, rest []string, err error) {
 			return c, nil, fmt.Errorf("flag --%s: %w", f.name, err)
 		}
 	}
+	c.resizeAuto()
 	return c, rest, nil
 }
 

@@ -162,14 +162,21 @@ func hzValue(s *Setting, v string) (value, error) {
 	return r, nil
 }
 
-// maxMemoryValue is "auto" (see ResolveMaxMemory) or a size; Int and CONFIG GET give the
-// resolved bytes, 0 = unlimited.
+// maxMemoryValue is "auto" (see maxmemory.go) or a size; Int and CONFIG GET give the
+// resolved bytes, 0 = unlimited. aux is the *MemorySizing of auto (nil when explicit).
 func maxMemoryValue(_ *Setting, v string) (value, error) {
-	n, err := ResolveMaxMemory(v)
+	if strings.EqualFold(v, "auto") {
+		z := AutoMemory(0)
+		if z.Limit <= 0 {
+			return value{text: "0", aux: (*MemorySizing)(nil)}, nil
+		}
+		return value{num: z.MaxMemory, text: strconv.FormatInt(z.MaxMemory, 10), aux: &z}, nil
+	}
+	n, err := ParseSize(v)
 	if err != nil {
 		return value{}, err
 	}
-	return value{num: n, text: strconv.FormatInt(n, 10)}, nil
+	return value{num: n, text: strconv.FormatInt(n, 10), aux: (*MemorySizing)(nil)}, nil
 }
 
 // memoryOrPercentValue is Redis's maxmemory-clients: bytes, or "N%" of maxmemory (0..100).

@@ -51,7 +51,7 @@ func registry() []*Setting {
 
 		// Memory and eviction.
 		{name: "maxmemory", def: "auto", parse: maxMemoryValue,
-			help: "keyspace memory limit: bytes/size, 0 unlimited, auto = 80% of the cgroup limit"},
+			help: "keyspace memory limit: bytes/size, 0 unlimited, auto = (memory limit - 32mb - maxmemory-clients) / 1.1"},
 		{name: "maxmemory-policy", def: "allkeys-lfu", parse: enumValue(MaxMemoryPolicies...),
 			help: "eviction policy when maxmemory is reached"},
 		{name: "maxmemory-samples", def: "5", parse: intValue(1, intMax),
@@ -74,7 +74,13 @@ func registry() []*Setting {
 			help: "largest bulk string accepted"},
 		{name: "client-query-buffer-limit", def: "1gb", parse: sizeValue(mb, llMax),
 			help: "largest query buffer of one client"},
-		{name: "client-output-buffer-limit", def: "normal 0 0 0 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
+		// Redis leaves normal clients unlimited; a sidecar cannot afford that (one client that
+		// pipelines GETs of a 1 MiB value without reading took 606 MiB of RSS in 4 s). 64mb
+		// hard bounds one client's backlog to a fraction of a typical sidecar's memory limit
+		// while leaving room for large MGET/GET replies; a backlog that stays over 16mb for
+		// 10 s is a client not keeping up, not a burst. Values larger than the hard limit
+		// cannot be read by a normal client unless it is raised.
+		{name: "client-output-buffer-limit", def: "normal 64mb 16mb 10 replica 256mb 64mb 60 pubsub 32mb 8mb 60",
 			multiArg: true, parse: outputBufferLimitValue,
 			help: "reply buffer limits: class hard soft seconds, per class"},
 

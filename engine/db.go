@@ -313,6 +313,17 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 	// Slots may have moved (dst removed, or lazily expired, in the same segment): find again.
 	i := ss.find(hs, src)
 	off := ss.idx.slots[i].off
+	// The new entry lives before src is freed; what stays is dst's entry, src's gone, and
+	// maybe a grown index in sd: that net must fit (evicting anything but src).
+	ev := ss.evicted
+	res, err := sd.admit(&held{d: d, a: si, b: di}, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), true, off, now)
+	if err != nil {
+		return false, err
+	}
+	defer d.e.release(res)
+	if ss.evicted != ev {
+		i = ss.slotOf(hs, off)
+	}
 	meta := ss.idx.slots[i].meta
 	exp := int64(0)
 	if meta&metaTTL != 0 {
@@ -339,32 +350,40 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 	return true, nil
 }
 
-// Flush empties the database and returns its pages to the OS.
+// Flush empties the database. Its chunks stay on their segments' free lists for reuse,
+// unless no other database holds keys: then every page goes back to the OS (FlushAll).
 func (d *DB) Flush() { d.flush(true) }
 
 func (d *DB) flush(event bool) {
-	// All segments are locked (ascending, as everywhere) so the flush is atomic: no writer
-	// can see one segment emptied and another not.
-	for i := range d.segs {
-		d.segs[i].mu.Lock()
-	}
-	var pages []pageRef
-	var maps [][]byte
-	for i := range d.segs {
-		p, m := d.segs[i].flush()
-		pages = append(pages, p...)
-		if m != nil {
-			maps = append(maps, m)
+	e := d.e
+	// All segments of all databases are locked (ascending, as everywhere) so the flush is
+	// atomic and can tell whether the rest of the keyspace is empty.
+	e.rebalanceMu.Lock()
+	defer e.rebalanceMu.Unlock()
+	e.lockAll()
+	others := int64(0)
+	for i := range e.dbs {
+		if i != d.num {
+			for j := range e.dbs[i].segs {
+				others += e.dbs[i].segs[j].keys
+			}
 		}
 	}
-	for i := range d.segs {
-		d.segs[i].unlock()
+	if others == 0 {
+		pages, maps := e.dropAll()
+		e.unlockAll()
+		e.giveBack(pages, maps)
+	} else {
+		var maps [][]byte
+		for i := range d.segs {
+			if m := d.segs[i].flush(); m != nil {
+				maps = append(maps, m)
+			}
+		}
+		e.unlockAll()
+		e.giveBack(nil, maps)
 	}
-	d.e.arena.givePages(pages) // madvise and munmap outside the locks
-	for _, m := range maps {
-		unmapTable(m)
-	}
-	if f := d.e.cfg.OnChange; f != nil && event {
+	if f := e.cfg.OnChange; f != nil && event {
 		f(d.num, nil, EventFlush)
 	}
 }

@@ -5,7 +5,7 @@
 //
 //	Engine ── dbs[0..Databases) ── segs[0..Segments) ── segment{mu, index, size classes, large}
 //	   │                                                  │ index slots ──► arena offsets
-//	   └── arena: one reserved mmap region cut into 64 KiB pages ◄── pages taken by segments
+//	   └── arena: one reserved mmap region cut into 64 KiB pages, carved per size class for all segments
 //
 // A key's xxhash picks its segment (high bits) and its index position and tag (low 32 bits);
 // see index.go for the table's picture and arena.go for pages, size classes and the entry
@@ -27,6 +27,8 @@ import (
 	"math/bits"
 	"sync"
 	"sync/atomic"
+
+	"github.com/sidecache/sidecache/evict"
 )
 
 // Errors. The command layer maps them to Redis's reply texts.
@@ -79,9 +81,18 @@ const (
 
 // Config of an engine. Zero values take the defaults.
 type Config struct {
-	Databases    int   // default 16
-	Segments     int   // per database, a power of two, at most 1024; default 64
-	MaxMemory    int64 // bytes; 0 = no limit
+	Databases int   // default 16
+	Segments  int   // per database, a power of two, at most 1024; default 64
+	MaxMemory int64 // bytes; 0 = no limit
+	// Policy is maxmemory-policy. The zero value is noeviction: an embedded engine evicts
+	// only when asked to; the server passes its configuration (default allkeys-lfu).
+	Policy evict.Policy
+	// Samples is maxmemory-samples, keys sampled per eviction; default 5.
+	Samples int
+	// LFULogFactor and LFUDecayTime (minutes) are lfu-log-factor and lfu-decay-time; the
+	// zero values take Redis's defaults 10 and 1 (SetLFU accepts 0 for either).
+	LFULogFactor int
+	LFUDecayTime int
 	MaxValueSize int64 // proto-max-bulk-len; SETRANGE/APPEND beyond it fail with ErrTooLarge; default 512 MiB
 	// OnChange, if set, is called under the segment lock after a key changes; key is valid
 	// only during the call.
@@ -95,7 +106,7 @@ const maxSegments = 1024
 // Stats is a point-in-time view of memory and counters.
 type Stats struct {
 	UsedMemory     int64 // arena chunks as allocated + index capacity + large values (+ sub-tables)
-	ArenaCommitted int64 // bytes of 64 KiB arena pages held by segments (index tables not included)
+	ArenaCommitted int64 // bytes of 64 KiB arena pages carved into size classes (index tables not included)
 	IndexBytes     int64 // index mappings, rounded to OS pages (separate mmaps, not arena pages)
 	LargeBytes     int64 // cap of values beyond the largest size class, on the Go heap
 	Keys           int64 // all dbs
@@ -118,6 +129,27 @@ type Engine struct {
 	// maintained with atomic adds by whoever holds the segment lock that changed.
 	used      atomic.Int64
 	maxMemory atomic.Int64
+
+	// Eviction settings, changed at run time by the setters in evict.go.
+	policy       atomic.Uint32 // evict.Policy
+	samples      atomic.Int32
+	lfuLogFactor atomic.Int32
+	lfuDecayTime atomic.Int32
+	// evictNext is where the next search for a victim outside the writer's own segment
+	// starts (a position db*Segments+seg), so that no segment is always tried first.
+	evictNext atomic.Uint32
+	// nonEmpty has bit db*Segments+seg set while that segment holds keys (changed under its
+	// lock, read without), so a writer looking for a victim elsewhere skips empty segments.
+	nonEmpty []atomic.Uint64
+	shrinkMu sync.Mutex // one EvictToLimit at a time
+	closed   bool       // set by Close; guarded by shrinkMu
+
+	// rebalanceMu serialises Rebalance with what moves entries between segments or drops
+	// them wholesale (SWAPDB, flushes, Close); taken before any segment lock.
+	rebalanceMu     sync.Mutex
+	rebal           rebalanceState
+	layoutEpoch     uint64 // bumped by SWAPDB; guarded by rebalanceMu
+	rebalanceClosed bool   // guarded by rebalanceMu
 
 	expireMu  sync.Mutex
 	expirePos int // next (db*Segments + seg) for ActiveExpire; guarded by expireMu
@@ -145,14 +177,24 @@ func Open(cfg Config) (*Engine, error) {
 	e.segShift = 64 - segBits
 	e.segMask = uint64(cfg.Segments - 1)
 	e.maxMemory.Store(cfg.MaxMemory)
+	if cfg.Samples <= 0 {
+		cfg.Samples = 5
+	}
+	if cfg.LFULogFactor == 0 && cfg.LFUDecayTime == 0 {
+		cfg.LFULogFactor, cfg.LFUDecayTime = 10, 1
+	}
+	e.SetPolicy(cfg.Policy)
+	e.SetSamples(cfg.Samples)
+	e.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
 	e.dbs = make([]DB, cfg.Databases)
+	e.nonEmpty = make([]atomic.Uint64, (cfg.Databases*cfg.Segments+63)/64)
 	for i := range e.dbs {
 		d := &e.dbs[i]
 		d.e = e
 		d.num = i
 		d.segs = make([]segment, cfg.Segments)
 		for j := range d.segs {
-			d.segs[j].init(e, i)
+			d.segs[j].init(e, i, j)
 		}
 	}
 	return e, nil
@@ -160,6 +202,13 @@ func Open(cfg Config) (*Engine, error) {
 
 // Close releases the arena and the index tables; no method may be called afterwards.
 func (e *Engine) Close() error {
+	// A background EvictToLimit finishes its slice before the memory goes, and starts no other.
+	e.shrinkMu.Lock()
+	e.closed = true
+	e.shrinkMu.Unlock()
+	e.rebalanceMu.Lock()
+	e.rebalanceClosed = true
+	e.rebalanceMu.Unlock()
 	for i := range e.dbs {
 		for j := range e.dbs[i].segs {
 			s := &e.dbs[i].segs[j]
@@ -206,22 +255,65 @@ func (e *Engine) Stats() Stats {
 // UsedMemory returns the current used_memory without taking any lock.
 func (e *Engine) UsedMemory() int64 { return e.used.Load() }
 
-// SetMaxMemory changes the limit at run time.
-func (e *Engine) SetMaxMemory(n int64) { e.maxMemory.Store(n) }
+// SetMaxMemory changes the limit at run time (0 = none). A lower limit is not enforced on
+// what is already stored until EvictToLimit runs (or a write needs memory).
+func (e *Engine) SetMaxMemory(n int64) { e.maxMemory.Store(max(n, 0)) }
 
-// oom reports whether growing used memory by delta bytes would cross maxmemory.
-func (e *Engine) oom(delta int64) bool {
-	max := e.maxMemory.Load()
-	return max > 0 && delta > 0 && e.used.Load()+delta > max
-}
+// MaxMemory returns the limit in bytes (0 = none).
+func (e *Engine) MaxMemory() int64 { return e.maxMemory.Load() }
 
-// FlushAll empties every database and returns their pages to the OS.
+// FlushAll empties every database and returns every page to the OS.
 func (e *Engine) FlushAll() {
-	for i := range e.dbs {
-		e.dbs[i].flush(false)
-	}
+	e.rebalanceMu.Lock()
+	e.lockAll()
+	pages, maps := e.dropAll()
+	e.unlockAll()
+	e.rebalanceMu.Unlock()
+	e.giveBack(pages, maps)
 	if f := e.cfg.OnChange; f != nil {
 		f(-1, nil, EventFlush)
+	}
+}
+
+// lockAll locks every segment of every database, in the lock order.
+func (e *Engine) lockAll() {
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			e.dbs[i].segs[j].mu.Lock()
+		}
+	}
+}
+
+// unlockAll releases lockAll's locks, leaving retired index mappings to the caller's
+// giveBack (the drops and flushes it follows retire none).
+func (e *Engine) unlockAll() {
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			e.dbs[i].segs[j].unlock()
+		}
+	}
+}
+
+// dropAll empties every segment and forgets every carved chunk (rebalanceMu and all segment
+// locks held); it returns the pages and index mappings for giveBack.
+func (e *Engine) dropAll() ([]uint32, [][]byte) {
+	e.abandonRebalance()
+	var maps [][]byte
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			if m := e.dbs[i].segs[j].drop(); m != nil {
+				maps = append(maps, m)
+			}
+		}
+	}
+	return e.arena.resetClasses(), maps
+}
+
+// giveBack returns pages to the OS and unmaps index mappings, outside every segment lock.
+func (e *Engine) giveBack(pages []uint32, maps [][]byte) {
+	e.arena.givePages(pages)
+	for _, m := range maps {
+		unmapTable(m)
 	}
 }
 
@@ -239,6 +331,9 @@ func (e *Engine) Swap(a, b int) error {
 		a, b = b, a
 	}
 	da, db := &e.dbs[a], &e.dbs[b]
+	e.rebalanceMu.Lock()
+	defer e.rebalanceMu.Unlock()
+	e.layoutEpoch++
 	for i := range da.segs {
 		da.segs[i].mu.Lock()
 	}
@@ -247,6 +342,8 @@ func (e *Engine) Swap(a, b int) error {
 	}
 	for i := range da.segs {
 		da.segs[i].segData, db.segs[i].segData = db.segs[i].segData, da.segs[i].segData
+		da.segs[i].markNonEmpty(da.segs[i].keys > 0)
+		db.segs[i].markNonEmpty(db.segs[i].keys > 0)
 	}
 	for i := range db.segs {
 		db.segs[i].unlock()

@@ -87,6 +87,20 @@ func (x *index) growBytes() int64 {
 	return int64(size - len(x.mem))
 }
 
+// growBytesFor returns an upper bound of the bytes k inserts add to the index, as insert
+// grows it (a rare rebuild past a cluster at the end may add a little more).
+func (x *index) growBytesFor(k uint32) int64 {
+	c, n, size, mapped := x.cap, x.n, len(x.mem), x.mem != nil
+	for ; k > 0; k-- {
+		if !mapped || uint64(n+1)*10 > uint64(c)*9 {
+			size, c = tableBytes(nextCap(c), x.minExtra)
+			mapped = true
+		}
+		n++
+	}
+	return int64(size - len(x.mem))
+}
+
 func nextCap(c uint32) uint32 {
 	if c < minIndexCap {
 		return minIndexCap

@@ -3,20 +3,24 @@ package engine
 import (
 	"bytes"
 	"encoding/binary"
-	"math/rand/v2"
 	"sync"
+
+	"github.com/sidecache/sidecache/evict"
 )
 
 // maxNumClasses bounds numClasses so a segment's class table is a fixed array.
 const maxNumClasses = 80
 
-// segment is one lock's worth of keyspace: an index, per-class chunk allocators, the large
+// segment is one lock's worth of keyspace: an index, per-class free lists, the large
 // value table, and its share of the counters. Everything in segData moves with SWAPDB.
 type segment struct {
 	mu  sync.Mutex
 	e   *Engine
 	mem []byte // the arena region (fixed for the engine's life)
 	db  int
+	num int // index in its database: (db, num) is the segment's place in the lock order
+	// rng feeds the LFU increment; per segment, used under mu, so it needs no lock of its own.
+	rng evict.Rand
 	segData
 	// retired holds the index mappings replaced (grown, shrunk) while mu was held; they are
 	// unmapped only once the command holds no segment lock (unlock, DB.unlock2,
@@ -29,8 +33,7 @@ type segment struct {
 type segData struct {
 	idx       index
 	cls       [maxNumClasses]classState
-	pages     []pageRef // pages this segment carved, for flush and verification
-	large     [][]byte  // encLarge entries' key||value; nil = free slot
+	large     [][]byte // encLarge entries' key||value; nil = free slot
 	largeFree []uint32
 
 	// Accounting, bytes: chunks at their class size, the index mapping, large values' cap.
@@ -39,15 +42,21 @@ type segData struct {
 	keys, expires                  int64
 	hits, misses, expired, evicted int64
 	expireCursor                   uint32 // ActiveExpire resumes sampling at this slot
+
+	// pool holds this segment's best eviction candidates between evictions (see evict.go);
+	// it moves with the entries it names on SWAPDB.
+	pool evict.Pool
 }
 
-func (s *segment) init(e *Engine, db int) {
+func (s *segment) init(e *Engine, db, num int) {
 	if numClasses > maxNumClasses {
 		panic("engine: too many size classes")
 	}
 	s.e = e
 	s.mem = e.arena.mem
 	s.db = db
+	s.num = num
+	s.rng = *evict.NewRand(uint64(db)<<32 | uint64(num) + 1)
 	s.resetClasses()
 }
 
@@ -326,7 +335,7 @@ func (s *segment) insert(h, off uint32, exp int64, now int64) error {
 			return err
 		}
 	}
-	meta := metaUsed | lfuInit(now)
+	meta := metaUsed | evict.New(s.e.Policy(), now)
 	if exp != 0 {
 		meta |= metaTTL
 		s.expires++
@@ -343,7 +352,9 @@ func (s *segment) insert(h, off uint32, exp int64, now int64) error {
 		}
 		pos = x.place(slot{hash: h, off: off, meta: meta})
 	}
-	s.keys++
+	if s.keys++; s.keys == 1 {
+		s.markNonEmpty(true)
+	}
 	if invariants {
 		s.mustCheck(pos)
 	}
@@ -373,7 +384,9 @@ func (s *segment) removeAt(i int, ev Event, shrink bool) {
 	}
 	s.freeEntry(sl.off)
 	s.idx.remove(uint32(i))
-	s.keys--
+	if s.keys--; s.keys == 0 {
+		s.markNonEmpty(false)
+	}
 	if invariants && i < len(s.idx.slots) && s.idx.slots[i].meta&metaUsed != 0 {
 		s.mustCheck(i)
 	}
@@ -406,70 +419,50 @@ func (s *segment) setExpiry(i int, exp int64) {
 	}
 }
 
-// flush drops every entry and returns the pages the segment held and its index mapping
-// (nil if none); the caller hands the pages to arena.givePages and unmaps the index after
-// unlocking, so neither syscall runs under a segment lock.
-func (s *segment) flush() ([]pageRef, []byte) {
-	pages := s.pages
-	freed := s.chunkBytes + s.largeBytes + s.idxBytes
+// flush drops every entry: chunks go back on the segment's free lists, large values are
+// released. It returns the index mapping (nil if none), which the caller unmaps after
+// unlocking, so no syscall runs under a segment lock. Linear in the index's size.
+func (s *segment) flush() []byte {
+	x := &s.idx
+	for i := range x.slots {
+		if sl := &x.slots[i]; sl.meta&metaUsed != 0 {
+			s.freeEntry(sl.off)
+		}
+	}
+	return s.empty()
+}
+
+// drop forgets every entry and every free chunk at once; only for a flush of the whole
+// keyspace, which then hands all carved pages back (arena.resetClasses). It returns the index
+// mapping, as flush does.
+func (s *segment) drop() []byte {
+	s.addUsed(-s.chunkBytes - s.largeBytes)
+	s.chunkBytes, s.largeBytes = 0, 0
+	s.resetClasses()
+	return s.empty()
+}
+
+// empty resets what flush and drop leave: the index, the large table, the counters.
+func (s *segment) empty() []byte {
 	idx := s.idx.release()
-	s.addUsed(-freed)
-	s.pages = nil
+	s.addUsed(-s.idxBytes)
+	s.idxBytes = 0
 	s.large = nil
 	s.largeFree = nil
-	s.chunkBytes, s.largeBytes, s.idxBytes = 0, 0, 0
 	s.keys, s.expires = 0, 0
+	s.markNonEmpty(false)
 	s.expireCursor = 0
-	s.resetClasses()
-	return pages, idx
+	s.pool.Reset()
+	return idx
 }
 
-// --- LFU, Redis layout: 16-bit minutes since the epoch (mod 2^16) << 8 | 8-bit log counter ---
-
-const (
-	lfuInitVal   = 5  // LFU_INIT_VAL
-	lfuLogFactor = 10 // lfu-log-factor default
-	lfuDecayTime = 1  // lfu-decay-time default, minutes
-)
-
-func lfuMinutes(now int64) uint32 { return uint32(uint16(now / 60000)) }
-
-func lfuInit(now int64) uint32 { return lfuMinutes(now)<<8 | lfuInitVal }
-
-// lfuTouch is Redis's updateLFU: decay by elapsed periods, then a logarithmic increment.
-func lfuTouch(meta uint32, now int64) uint32 {
-	m := lfuMinutes(now)
-	last := (meta >> 8) & 0xffff
-	var elapsed uint32
-	if m >= last {
-		elapsed = m - last
-	} else {
-		elapsed = 65535 - last + m
-	}
-	counter := meta & 0xff
-	if p := elapsed / lfuDecayTime; p > 0 {
-		if p < counter {
-			counter -= p
-		} else {
-			counter = 0
-		}
-	}
-	if counter < 255 {
-		base := float64(counter) - lfuInitVal
-		if base < 0 {
-			base = 0
-		}
-		if rand.Float64() < 1/(base*lfuLogFactor+1) {
-			counter++
-		}
-	}
-	return meta&^metaLFU | m<<8 | counter
-}
-
-// touch updates the LFU field of slot i.
+// touch records an access to slot i in its 24-bit access field: the LFU counter (decay, then
+// Redis's logarithmic increment) or the LRU clock, as the policy in force reads it.
 func (s *segment) touch(i int, now int64) {
 	sl := &s.idx.slots[i]
-	sl.meta = lfuTouch(sl.meta, now)
+	e := s.e
+	f := evict.Touch(e.Policy(), sl.meta&metaLFU, now, int(e.lfuLogFactor.Load()), int(e.lfuDecayTime.Load()), s.rng.Float64())
+	sl.meta = sl.meta&^metaLFU | f
 }
 
 // mustCheck panics if slot i breaks the index invariant (invariants builds only).

@@ -124,12 +124,11 @@ func (s *segment) entrySize(off uint32) int64 {
 
 // storeString writes val as the string value of key: into slot i's chunk when the new value
 // needs the same size class (a same-size SET reuses its chunk), else into a new entry.
-// i < 0 inserts a new key. With checkOOM, a write that would cross maxmemory fails with
-// ErrOOM and changes nothing.
+// i < 0 inserts a new key. With checkOOM, a write that needs memory evicts first (admit);
+// if it cannot make room it fails with ErrOOM and changes nothing.
 func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, checkOOM bool) error {
 	if i >= 0 {
-		sl := &s.idx.slots[i]
-		off := sl.off
+		off := s.idx.slots[i].off
 		if s.typeOf(off) == TypeString && !s.isLarge(off) {
 			if need := hdrSize + len(key) + len(val); need <= maxClassSz && classOf(need) == s.classOfEntry(off) {
 				s.setVlen(off, len(val))
@@ -139,8 +138,16 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 				return nil
 			}
 		}
-		if checkOOM && s.e.oom(entryCost(len(key), len(val))-s.entrySize(off)) {
-			return ErrOOM
+		if checkOOM {
+			ev := s.evicted
+			res, err := s.admit(nil, entryCost(len(key), len(val))-s.entrySize(off), false, off, now)
+			if err != nil {
+				return err
+			}
+			defer s.e.release(res)
+			if s.evicted != ev {
+				i = s.slotOf(h, off)
+			}
 		}
 		noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
 		if err != nil {
@@ -148,13 +155,17 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 		}
 		copy(buf, val)
 		s.freeEntry(off)
-		sl.off = noff
+		s.idx.slots[i].off = noff
 		s.setExpiry(i, exp)
 		s.touch(i, now)
 		return nil
 	}
-	if checkOOM && s.e.oom(entryCost(len(key), len(val))+s.insertCost()) {
-		return ErrOOM
+	if checkOOM {
+		res, err := s.admit(nil, entryCost(len(key), len(val)), true, noProtect, now)
+		if err != nil {
+			return err
+		}
+		defer s.e.release(res)
 	}
 	noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
 	if err != nil {
@@ -189,19 +200,26 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 			}
 		}
 	}
-	// All or nothing: check the sum of the new entries and one growth of every index
-	// involved up front (old entries freed by the overwrites are not credited).
+	// All or nothing: reserve an upper bound up front, every pair counted as a new key
+	// (old entries freed by the overwrites are not credited, and a key evicted to make room
+	// is then indeed new), with each index grown for all of its pairs.
 	if d.e.maxMemory.Load() > 0 {
-		for w, bits := range set {
-			for b := 0; bits != 0; b, bits = b+1, bits>>1 {
-				if bits&1 != 0 {
-					cost += d.segs[w*64+b].insertCost()
-				}
+		// perSeg counts the pairs per segment, for the index growth they may cause.
+		var perSeg [maxSegments]uint32
+		for k := 0; k+1 < len(kv); k += 2 {
+			si, _ := d.segOf(hashKey(kv[k]))
+			perSeg[si]++
+		}
+		for si, n := range perSeg[:len(d.segs)] {
+			if n != 0 {
+				cost += d.segs[si].idx.growBytesFor(n)
 			}
 		}
-	}
-	if d.e.oom(cost) {
-		return false, ErrOOM
+		res, err := d.admitSet(&set, cost, now)
+		if err != nil {
+			return false, err
+		}
+		defer d.e.release(res)
 	}
 	for k := 0; k+1 < len(kv); k += 2 {
 		s, h := d.seg(kv[k])
@@ -269,12 +287,14 @@ func (d *DB) GetEx(key []byte, now int64, upd ExpireUpdate, fn func(val []byte))
 }
 
 // resizeValue makes slot i's string value n bytes long, keeping its first bytes and zeroing
-// any new ones, and returns the value (valid under the lock until the entry changes). It
-// grows in place while the chunk has room; large values grow with headroom, like Redis's
-// greedy sds growth for APPEND.
-func (s *segment) resizeValue(i int, n int) ([]byte, error) {
+// any new ones, and returns the value (valid under the lock until the entry changes) and the
+// slot's number, which changes when making room evicted in this segment. It grows in place
+// while the chunk has room; large values grow with headroom, like Redis's greedy sds growth
+// for APPEND.
+func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 	sl := &s.idx.slots[i]
 	off := sl.off
+	h := sl.hash
 	oldLen := s.vlen(off)
 	if !s.isLarge(off) && n <= s.room(off) {
 		s.setVlen(off, n)
@@ -282,48 +302,61 @@ func (s *segment) resizeValue(i int, n int) ([]byte, error) {
 		if n > oldLen {
 			clear(v[oldLen:])
 		}
-		return v, nil
+		return v, i, nil
 	}
 	key := s.keyOf(off)
 	if s.isLarge(off) && hdrSize+len(key)+n > maxClassSz {
 		li, kl := s.largeRef(off)
-		buf := s.large[li]
 		need := int(kl) + n
-		if need > cap(buf) {
+		if need > cap(s.large[li]) {
 			newCap := need + need/4
-			if s.e.oom(int64(newCap - cap(buf))) {
-				return nil, ErrOOM
+			ev := s.evicted
+			res, err := s.admit(nil, int64(newCap-cap(s.large[li])), false, off, now)
+			if err != nil {
+				return nil, i, err
 			}
+			defer s.e.release(res)
+			if s.evicted != ev {
+				i = s.slotOf(h, off)
+			}
+			buf := s.large[li]
 			nb := make([]byte, need, newCap)
 			copy(nb, buf)
 			s.largeBytes += int64(newCap - cap(buf))
 			s.addUsed(int64(newCap - cap(buf)))
-			buf = nb
+			s.large[li] = nb
 		}
-		buf = buf[:need]
+		buf := s.large[li][:need]
 		if n > oldLen {
 			clear(buf[int(kl)+oldLen:])
 		}
 		s.large[li] = buf
 		s.setVlen(off, n)
-		return buf[kl:], nil
+		return buf[kl:], i, nil
 	}
-	if s.e.oom(entryCost(len(key), n) - s.entrySize(off)) {
-		return nil, ErrOOM
+	ev := s.evicted
+	res, err := s.admit(nil, entryCost(len(key), n)-s.entrySize(off), false, off, now)
+	if err != nil {
+		return nil, i, err
 	}
+	defer s.e.release(res)
+	if s.evicted != ev {
+		i = s.slotOf(h, off)
+	}
+	sl = &s.idx.slots[i]
 	exp := int64(0)
 	if sl.meta&metaTTL != 0 {
 		exp = s.expAt(off)
 	}
 	noff, v, err := s.newEntry(key, n, exp, s.typeOf(off))
 	if err != nil {
-		return nil, err
+		return nil, i, err
 	}
 	m := copy(v, s.valOf(off))
 	clear(v[m:])
 	s.freeEntry(off)
 	sl.off = noff
-	return v, nil
+	return v, i, nil
 }
 
 // Append appends val to a string key (creating it) and returns the new length.
@@ -348,7 +381,7 @@ func (d *DB) Append(key, val []byte, now int64) (int64, error) {
 	if total > s.e.cfg.MaxValueSize {
 		return 0, ErrTooLarge
 	}
-	v, err := s.resizeValue(i, int(total))
+	v, i, err := s.resizeValue(i, int(total), now)
 	if err != nil {
 		return 0, err
 	}
@@ -378,9 +411,11 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 			return 0, ErrTooLarge
 		}
 		n := int(offset) + len(val)
-		if s.e.oom(entryCost(len(key), n) + s.insertCost()) {
-			return 0, ErrOOM
+		res, err := s.admit(nil, entryCost(len(key), n), true, noProtect, now)
+		if err != nil {
+			return 0, err
 		}
+		defer s.e.release(res)
 		noff, v, err := s.newEntry(key, n, 0, TypeString)
 		if err != nil {
 			return 0, err
@@ -406,7 +441,7 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 		return 0, ErrTooLarge
 	}
 	n := max(oldLen, offset+int64(len(val)))
-	v, err := s.resizeValue(i, int(n))
+	v, i, err := s.resizeValue(i, int(n), now)
 	if err != nil {
 		return 0, err
 	}
@@ -429,7 +464,7 @@ func (s *segment) putValue(h uint32, key []byte, i int, b []byte, now int64) err
 	if i < 0 {
 		return s.storeString(h, key, b, -1, 0, now, true)
 	}
-	v, err := s.resizeValue(i, len(b))
+	v, i, err := s.resizeValue(i, len(b), now)
 	if err != nil {
 		return err
 	}

@@ -8,19 +8,30 @@ import (
 // Verify recounts everything from scratch and compares it with the incrementally maintained
 // counters: per segment the index layout (Robin Hood order, no holes in a run), every entry's
 // hash and segment, keys, TTL keys, chunk bytes, large bytes, index bytes, every size class's
-// chunks (live + free = carved), and engine-wide used memory and committed pages. It locks
+// chunks (live + free over all segments = carved), and engine-wide used memory and committed
+// pages. It locks
 // each segment in turn, so concurrent writers make it report a difference in used memory;
 // call it on a quiet engine. It returns the first discrepancy.
 func (e *Engine) Verify() error {
-	var used, pages int64
+	// A rebalancing round in progress has chunks on no list by design: those classes'
+	// chunk counts are checked once it ends.
+	e.rebalanceMu.Lock()
+	var evacuating [maxNumClasses]bool
+	for _, p := range e.rebal.pages {
+		evacuating[e.arena.pageClass[p]] = true
+	}
+	e.rebalanceMu.Unlock()
+	var used int64
+	// chunks[c]: live and free chunks of class c over all segments; every carved chunk is
+	// exactly one of them.
+	var chunks [maxNumClasses]int64
 	for di := range e.dbs {
 		d := &e.dbs[di]
 		for si := range d.segs {
 			s := &d.segs[si]
 			s.mu.Lock()
-			err := s.verify(d, si)
+			err := s.verify(d, si, &chunks)
 			used += s.chunkBytes + s.idxBytes + s.largeBytes
-			pages += int64(len(s.pages))
 			s.unlock()
 			if err != nil {
 				return fmt.Errorf("db %d segment %d: %w", di, si, err)
@@ -30,13 +41,43 @@ func (e *Engine) Verify() error {
 	if got := e.used.Load(); got != used {
 		return fmt.Errorf("used memory %d, recount %d", got, used)
 	}
+	var pages int64
+	for c := 0; c < numClasses; c++ {
+		e.arena.cls[c].mu.Lock()
+		shared := e.arena.cls[c].nfree
+		e.arena.cls[c].mu.Unlock()
+		if carved := e.arena.carved(uint8(c)); chunks[c]+shared != carved && !evacuating[c] {
+			return fmt.Errorf("class %d: %d live + free chunks in segments and %d shared free, %d carved", classSize[c], chunks[c], shared, carved)
+		}
+		k := &e.arena.cls[c]
+		k.mu.Lock()
+		n := int64(0)
+		for off := k.free; off != noOff; off = le32(e.arena.mem[uint64(off)<<unitShift:]) {
+			if n++; n > k.nfree || e.arena.pageClass[off/pageUnits] != uint8(c) {
+				k.mu.Unlock()
+				return fmt.Errorf("class %d: shared free list longer than %d or off its pages", classSize[c], k.nfree)
+			}
+		}
+		if n != k.nfree {
+			k.mu.Unlock()
+			return fmt.Errorf("class %d: shared free list %d, counter %d", classSize[c], n, k.nfree)
+		}
+		for _, p := range k.pages {
+			if e.arena.pageClass[p] != uint8(c) {
+				k.mu.Unlock()
+				return fmt.Errorf("page %d of class %d marked class %d", p, classSize[c], classSize[e.arena.pageClass[p]])
+			}
+		}
+		pages += int64(len(k.pages))
+		k.mu.Unlock()
+	}
 	if got := e.arena.taken.Load(); got != pages {
-		return fmt.Errorf("arena pages taken %d, owned by segments %d", got, pages)
+		return fmt.Errorf("arena pages taken %d, carved into classes %d", got, pages)
 	}
 	return nil
 }
 
-func (s *segment) verify(d *DB, si int) error {
+func (s *segment) verify(d *DB, si int, chunks *[maxNumClasses]int64) error {
 	x := &s.idx
 	if s.retired.n != 0 { // every unlock takes them; under the lock none may be left over
 		return fmt.Errorf("%d retired index mappings not unmapped", s.retired.n)
@@ -106,10 +147,6 @@ func (s *segment) verify(d *DB, si int) error {
 	case largeLive+len(s.largeFree) != len(s.large):
 		return fmt.Errorf("large table: %d live + %d free != %d", largeLive, len(s.largeFree), len(s.large))
 	}
-	var pagesOf [maxNumClasses]int64
-	for _, p := range s.pages {
-		pagesOf[p.class]++
-	}
 	for c := 0; c < numClasses; c++ {
 		cs := &s.cls[c]
 		nfree := int64(0)
@@ -117,18 +154,14 @@ func (s *segment) verify(d *DB, si int) error {
 			if nfree++; nfree > int64(cs.nfree) {
 				return fmt.Errorf("class %d: free list longer than %d", classSize[c], cs.nfree)
 			}
+			if s.e.arena.pageClass[off/pageUnits] != uint8(c) {
+				return fmt.Errorf("class %d: free chunk %d in a page of class %d", classSize[c], off, classSize[s.e.arena.pageClass[off/pageUnits]])
+			}
 		}
 		if nfree != int64(cs.nfree) {
 			return fmt.Errorf("class %d: free list %d, counter %d", classSize[c], nfree, cs.nfree)
 		}
-		var carved int64
-		if pagesOf[c] > 0 {
-			units := classSize[c] >> unitShift
-			carved = (pagesOf[c]-1)*int64(pageUnits/units) + int64((cs.bump-(cs.end-pageUnits))/units)
-		}
-		if live[c]+nfree != carved {
-			return fmt.Errorf("class %d: %d live + %d free != %d carved", classSize[c], live[c], nfree, carved)
-		}
+		chunks[c] += live[c] + nfree
 	}
 	return nil
 }

@@ -55,6 +55,14 @@ func (p *Pool) Pop() (c Candidate, ok bool) {
 	return p.c[p.n], true
 }
 
+// Peek returns the best candidate without removing it; ok is false if the pool is empty.
+func (p *Pool) Peek() (c Candidate, ok bool) {
+	if p.n == 0 {
+		return Candidate{}, false
+	}
+	return p.c[p.n-1], true
+}
+
 // Reset empties the pool (after FLUSHALL, SWAPDB or a policy change).
 func (p *Pool) Reset() { p.n = 0 }
 

@@ -30,8 +30,9 @@ type conn struct {
 	// nothing borrowed from gnet is kept past OnTraffic).
 	pending []byte
 	// out collects the replies of one batch: every reply of a read goes out in one Write
-	// (invariant 3).
+	// (invariant 3). iov holds its pieces when it is large (write).
 	out []byte
+	iov [][]byte
 
 	bytesIn, bytesOut atomic.Int64
 
@@ -39,11 +40,55 @@ type conn struct {
 	outPending atomic.Bool
 	// woken is true while a Wake is outstanding, so yielding never queues more than one.
 	woken bool
+
+	// The fields below belong to the event loop, like the buffers, except evicting.
+
+	loop *loopState
+	idx  int // position in loop.conns
+	// lastIO is when the client last sent bytes or read replies, ms since the epoch (the
+	// idle timeout's clock, Redis's lastinteraction); lastOut is the unsent reply bytes the
+	// sweep saw last, so a backlog that shrinks counts as the client reading.
+	lastIO  int64
+	lastOut int
+	// softSince is when the unsent replies first reached the soft output limit, ms since the
+	// epoch; 0 while under it.
+	softSince int64
+	// closing is set once a close was asked for (limit, timeout), so it is counted and
+	// logged once.
+	closing bool
+	// pub* are the sizes last published to the client and to the loop's total (account).
+	pubQbuf, pubOut, pubTotal int
+	// evicting is set by the client evictor (another goroutine) when it picks this client.
+	evicting atomic.Bool
 }
 
-// clientMemory is what this connection's buffers hold, for client limits and INFO.
-func (c *conn) clientMemory() int {
-	return cap(c.pending) + cap(c.out)
+// memory returns the bytes this connection holds: its input and reply buffers, the replies
+// gnet has not sent yet (outbound), and the command layer's scratch space.
+func (c *conn) memory(outbound int) int {
+	return cap(c.pending) + cap(c.out) + outbound + c.client.BufferMemory()
+}
+
+// outChunk is the largest piece of a batch's replies handed to gnet in one slice. What the
+// peer does not take at once, gnet copies into pooled buffers rounded up to a power of two:
+// a 5 MiB batch would hold 8 MiB. Pieces of a power-of-two size keep the backlog's memory
+// close to its length, so client-output-buffer-limit bounds what it really costs.
+const outChunk = 256 << 10
+
+// write hands the batch's replies to gnet: in one piece when small (the common case), else
+// as outChunk pieces in one Writev.
+func (c *conn) write() (int, error) {
+	if len(c.out) <= outChunk {
+		return c.gc.Write(c.out)
+	}
+	c.iov = c.iov[:0]
+	for b := c.out; len(b) > 0; {
+		n := min(len(b), outChunk)
+		c.iov = append(c.iov, b[:n])
+		b = b[n:]
+	}
+	n, err := c.gc.Writev(c.iov)
+	clear(c.iov) // drop the references to c.out
+	return n, err
 }
 
 func trim(b []byte) []byte {

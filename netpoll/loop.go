@@ -29,6 +29,15 @@ type loopState struct {
 	// ran one, ns on the server's monotonic clock; asked is 0 when none is outstanding.
 	asked, beat atomic.Int64
 	run         gnet.RunnableFunc
+
+	// conns are the loop's connections and cursor where the next sweep starts; only the
+	// loop touches them (OnOpen, OnClose and the sweep all run on it). See sweep.go.
+	conns    []*conn
+	cursor   int
+	sweeping atomic.Bool // a sweep is queued and has not run yet
+	sweepFn  gnet.RunnableFunc
+	// clientMem is the memory of the loop's clients (limits.go); written only by the loop.
+	clientMem atomic.Int64
 }
 
 // loopFor returns the state of el, creating it on first sight. Called under s.mu.
@@ -45,7 +54,13 @@ func (s *Server) loopFor(el gnet.EventLoop) *loopState {
 		l.asked.Store(0)
 		return nil
 	}
+	l.sweepFn = func(context.Context) error {
+		s.sweep(l)
+		return nil
+	}
 	s.loops = append(s.loops, l)
+	list := append([]*loopState(nil), s.loops...)
+	s.loopList.Store(&list)
 	return l
 }
 

@@ -40,9 +40,16 @@ type Options struct {
 	Limits protocol.Limits
 	// QueryBufferLimit bounds the input one connection may hold unprocessed; default 1 GiB.
 	QueryBufferLimit int
-	// OutputBufferLimit bounds reply bytes the peer has not read yet; a client over it is
-	// closed. 0 means no limit.
-	OutputBufferLimit int
+	// OutputLimit bounds reply bytes the peer has not read yet (client-output-buffer-limit
+	// normal); the zero value means no limit. See limits.go.
+	OutputLimit OutputLimit
+	// IdleTimeout closes clients idle this long (Redis's timeout); 0 means never.
+	IdleTimeout time.Duration
+	// MaxMemoryClients bounds all client buffers together, in bytes; 0 means no limit.
+	MaxMemoryClients int64
+	// ProtectedMode refuses clients that are neither on loopback nor on the Unix socket
+	// while no password is set (protected.go).
+	ProtectedMode bool
 	// TCPKeepAlive is the keep-alive period; 0 disables it.
 	TCPKeepAlive time.Duration
 	// Heartbeat is how often each event loop is asked to prove it runs (LoopHealth);
@@ -66,9 +73,21 @@ type Server struct {
 	stopping atomic.Bool // readiness withdrawn; still serving (shutdown-delay)
 	draining atomic.Bool // refusing new connections; replies draining
 
-	mu    sync.Mutex
-	conns map[*conn]struct{}
-	loops []*loopState // under mu; see loop.go
+	mu       sync.Mutex
+	conns    map[*conn]struct{}
+	loops    []*loopState                 // under mu; see loop.go
+	loopList atomic.Pointer[[]*loopState] // a copy of loops, read without mu
+
+	outLimit     atomic.Pointer[OutputLimit]
+	idleTimeout  atomic.Int64 // ms; 0 never
+	maxClientMem atomic.Int64 // bytes; 0 no limit
+	protected    atomic.Bool
+	maxClients   atomic.Int64
+	queryLimit   atomic.Int64 // bytes
+	evictWake    chan struct{}
+	// releaseWanted asks the sweeper to return freed memory to the OS (sweep.go): when it
+	// was last asked, on the mono clock; 0 when not.
+	releaseWanted atomic.Int64
 
 	epoch  time.Time     // origin of mono()
 	hbStop chan struct{} // closed on shutdown: stops the heartbeat
@@ -80,8 +99,12 @@ type Server struct {
 // Stats are connection counters, for INFO and /metrics.
 type Stats struct {
 	Accepted  atomic.Int64
-	Rejected  atomic.Int64 // over maxclients or while shutting down
+	Rejected  atomic.Int64 // over maxclients, by protected mode, or while shutting down
 	Connected atomic.Int64
+	// OutputLimitClosed counts clients closed over client-output-buffer-limit,
+	// EvictedClients those closed over maxmemory-clients.
+	OutputLimitClosed atomic.Int64
+	EvictedClients    atomic.Int64
 	// Bytes of connections already closed; open connections count their own (single
 	// writer, no shared cache line per batch) and Bytes sums both.
 	closedIn, closedOut atomic.Int64
@@ -120,10 +143,32 @@ func New(cmd *command.Server, opts Options) *Server {
 		opts.Logger = slog.Default()
 	}
 	s := &Server{opts: opts, cmd: cmd, log: opts.Logger, booted: make(chan struct{}), conns: make(map[*conn]struct{}),
-		epoch: time.Now(), hbStop: make(chan struct{})}
+		epoch: time.Now(), hbStop: make(chan struct{}), evictWake: make(chan struct{}, 1)}
 	l := opts.Limits
 	s.limits.Store(&l)
+	s.SetOutputLimit(opts.OutputLimit)
+	s.SetIdleTimeout(opts.IdleTimeout)
+	s.maxClientMem.Store(opts.MaxMemoryClients)
+	s.protected.Store(opts.ProtectedMode)
+	s.SetMaxClients(opts.MaxClients)
+	s.SetQueryBufferLimit(opts.QueryBufferLimit)
 	return s
+}
+
+// SetMaxClients changes maxclients; clients already connected stay. 0 means 10000.
+func (s *Server) SetMaxClients(n int) {
+	if n <= 0 {
+		n = 10000
+	}
+	s.maxClients.Store(int64(n))
+}
+
+// SetQueryBufferLimit changes client-query-buffer-limit; 0 means 1 GiB.
+func (s *Server) SetQueryBufferLimit(n int) {
+	if n <= 0 {
+		n = 1 << 30
+	}
+	s.queryLimit.Store(int64(n))
 }
 
 // Stats returns the connection counters.
@@ -187,6 +232,8 @@ func (s *Server) OnBoot(eng gnet.Engine) gnet.Action {
 	s.ready.Store(true)
 	close(s.booted)
 	go s.heartbeat(s.hbStop)
+	go s.sweeper(s.hbStop)
+	go s.evictor(s.hbStop)
 	s.log.Info("ready to accept connections", "tcp", strings.Join(s.opts.TCP, " "), "unixsocket", s.opts.UnixSocket, "loops", s.opts.Loops)
 	return gnet.None
 }
@@ -197,20 +244,27 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.stats.Rejected.Add(1)
 		return nil, gnet.Close
 	}
-	if int(s.stats.Connected.Load()) >= s.opts.MaxClients {
+	if s.stats.Connected.Load() >= s.maxClients.Load() {
 		s.stats.Rejected.Add(1)
 		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
 	}
+	unix := gc.LocalAddr() != nil && gc.LocalAddr().Network() == "unix"
+	if s.protectedRefuses(gc.RemoteAddr(), unix) {
+		s.stats.Rejected.Add(1)
+		return []byte(deniedProtected), gnet.Close
+	}
 	s.stats.Accepted.Add(1)
 	s.stats.Connected.Add(1)
-	unix := gc.LocalAddr() != nil && gc.LocalAddr().Network() == "unix"
 	c := &conn{gc: gc, parser: protocol.NewParser(*s.limits.Load())}
 	c.client = s.cmd.NewClient(addrString(gc.RemoteAddr(), unix), addrString(gc.LocalAddr(), unix), unix)
+	c.client.SetCloser(func() { _ = gc.Close() })
+	c.lastIO = time.Now().UnixMilli()
 	gc.SetContext(c)
 	s.mu.Lock()
 	s.conns[c] = struct{}{}
 	l := s.loopFor(gc.EventLoop())
 	s.mu.Unlock()
+	l.register(c)
 	c.client.SetLoopStats(l.stats)
 	return nil, gnet.None
 }
@@ -239,6 +293,8 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 	s.stats.closedIn.Add(c.bytesIn.Load())
 	s.stats.closedOut.Add(c.bytesOut.Load())
 	s.cmd.ReleaseClient(c.client)
+	c.loop.unregister(c)
+	s.unaccount(c)
 	s.mu.Lock()
 	delete(s.conns, c)
 	s.mu.Unlock()
@@ -249,6 +305,11 @@ func (s *Server) OnClose(gc gnet.Conn, _ error) gnet.Action {
 func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	c := gc.Context().(*conn)
 	c.woken = false
+	if c.closing {
+		// A close was asked for off the batch path (sweep.go) and is queued on this loop;
+		// execute nothing more for this client.
+		return gnet.Close
+	}
 	in, _ := gc.Peek(-1)
 	c.bytesIn.Add(int64(len(in)))
 	buf := in
@@ -262,7 +323,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 
 	start := time.Now()
 	now := start.UnixMilli()
-	consumed, closing, ncmds := 0, false, 0
+	c.lastIO = now
+	// Stop executing once the replies would reach the hard output limit: the client is
+	// closed after this write, and its backlog overshoots by one reply at most.
+	stopAt := maxBatchReply
+	if hard := s.outLimit.Load().Hard; hard > 0 {
+		stopAt = min(stopAt, max(hard-gc.OutboundBuffered(), 1))
+	}
+	consumed, closing, yielded, ncmds := 0, false, false, 0
 	for consumed < len(buf) {
 		args, n, err := c.parser.Parse(buf[consumed:])
 		if err != nil {
@@ -290,7 +358,8 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			closing = true
 			break
 		}
-		if len(c.out) >= maxBatchReply && consumed < len(buf) {
+		if len(c.out) >= stopAt && consumed < len(buf) {
+			yielded = true
 			break
 		}
 	}
@@ -311,15 +380,21 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if len(in) > 0 {
 		_, _ = gc.Discard(len(in))
 	}
-	if !closing && len(c.pending) > s.opts.QueryBufferLimit {
+	if !closing && len(c.pending) > int(s.queryLimit.Load()) {
 		s.log.Warn("closing client that reached max query buffer length", "id", c.client.ID, "addr", c.client.Addr, "qbuf", len(c.pending))
 		closing = true
 	}
 
 	if len(c.out) > 0 {
 		c.bytesOut.Add(int64(len(c.out)))
-		_, err := gc.Write(c.out)
-		c.out = trim(c.out)
+		_, err := c.write()
+		if yielded && !closing {
+			// More commands wait: the next batch reuses the buffer rather than growing a
+			// new one, which a large pipeline would otherwise do per batch.
+			c.out = c.out[:0]
+		} else {
+			c.out = trim(c.out)
+		}
 		if err != nil {
 			return gnet.Close
 		}
@@ -336,11 +411,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		_ = gc.Wake(nil)
 	}
 	pendingOut := gc.OutboundBuffered()
-	if lim := s.opts.OutputBufferLimit; lim > 0 && pendingOut > lim {
-		s.log.Warn("closing client over the output buffer limit", "id", c.client.ID, "addr", c.client.Addr, "omem", pendingOut)
+	if s.overOutputLimit(c, pendingOut, now) {
+		s.closeOverOutputLimit(c, pendingOut)
 		return gnet.Close
 	}
-	c.outPending.Store(pendingOut > 0)
+	s.account(c, pendingOut)
+	if (pendingOut > 0) != c.outPending.Load() {
+		c.outPending.Store(pendingOut > 0)
+	}
 	return gnet.None
 }
 

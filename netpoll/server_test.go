@@ -28,13 +28,13 @@ type testServer struct {
 	done      chan error
 }
 
-func startServer(t *testing.T, opts Options) *testServer {
+func startServer(t testing.TB, opts Options) *testServer {
 	t.Helper()
 	return startServerConfig(t, opts, config.New())
 }
 
 // startServerConfig is startServer with the command layer's settings.
-func startServerConfig(t *testing.T, opts Options, cfg *config.Config) *testServer {
+func startServerConfig(t testing.TB, opts Options, cfg *config.Config) *testServer {
 	t.Helper()
 	eng, err := engine.Open(engine.Config{})
 	if err != nil {
@@ -79,12 +79,12 @@ func startServerConfig(t *testing.T, opts Options, cfg *config.Config) *testServ
 }
 
 type client struct {
-	t  *testing.T
+	t  testing.TB
 	c  net.Conn
 	rd *protocol.Reader
 }
 
-func dial(t *testing.T, network, addr string) *client {
+func dial(t testing.TB, network, addr string) *client {
 	t.Helper()
 	c, err := net.DialTimeout(network, addr, 5*time.Second)
 	if err != nil {
@@ -263,7 +263,7 @@ func TestQueryBufferLimitCloses(t *testing.T) {
 // A client that sends but does not read is closed once its unread replies pass the limit;
 // everyone else keeps being served.
 func TestOutputBufferLimitCloses(t *testing.T) {
-	s := startServer(t, Options{OutputBufferLimit: 8 << 20})
+	s := startServer(t, Options{OutputLimit: OutputLimit{Hard: 8 << 20}})
 	setup := dial(t, "tcp", s.tcp)
 	setup.send(cmdBytes("SET", "big", strings.Repeat("v", 1<<20)))
 	setup.read()

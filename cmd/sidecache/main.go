@@ -116,21 +116,37 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: version,
 		NetStats: func() command.NetStats {
 			in, out := srv.Bytes()
-			return command.NetStats{InputBytes: in, OutputBytes: out, RejectedConnections: srv.Stats().Rejected.Load()}
+			st := srv.Stats()
+			return command.NetStats{InputBytes: in, OutputBytes: out, RejectedConnections: st.Rejected.Load(),
+				EvictedClients: st.EvictedClients.Load(), OutputBufferLimitClosed: st.OutputLimitClosed.Load(),
+				ClientMemory: srv.ClientMemory()}
 		}})
 	srv = netpoll.New(cmd, netpoll.Options{
-		TCP:               netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
-		UnixSocket:        cfg.String("unixsocket"),
-		UnixSocketPerm:    socketPerm(cfg),
-		MaxClients:        int(cfg.Int("maxclients")),
-		Limits:            limits(cfg),
-		QueryBufferLimit:  int(cfg.Int("client-query-buffer-limit")),
-		OutputBufferLimit: int(cfg.OutputBufferLimit(config.ClassNormal).Hard),
-		TCPKeepAlive:      time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
-		Logger:            log,
+		TCP:              netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
+		UnixSocket:       cfg.String("unixsocket"),
+		UnixSocketPerm:   socketPerm(cfg),
+		MaxClients:       int(cfg.Int("maxclients")),
+		Limits:           limits(cfg),
+		QueryBufferLimit: int(cfg.Int("client-query-buffer-limit")),
+		OutputLimit:      outputLimit(cfg),
+		IdleTimeout:      time.Duration(cfg.Int("timeout")) * time.Second,
+		MaxMemoryClients: maxMemoryClients(cfg),
+		ProtectedMode:    cfg.Bool("protected-mode"),
+		TCPKeepAlive:     time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
+		Logger:           log,
 	})
 	for _, name := range []string{"proto-max-bulk-len"} {
 		cfg.OnChange(name, func(c *config.Config) { srv.SetLimits(limits(c)) })
+	}
+	cfg.OnChange("client-output-buffer-limit", func(c *config.Config) { srv.SetOutputLimit(outputLimit(c)) })
+	cfg.OnChange("timeout", func(c *config.Config) { srv.SetIdleTimeout(time.Duration(c.Int("timeout")) * time.Second) })
+	cfg.OnChange("protected-mode", func(c *config.Config) { srv.SetProtectedMode(c.Bool("protected-mode")) })
+	cfg.OnChange("maxclients", func(c *config.Config) { srv.SetMaxClients(int(c.Int("maxclients"))) })
+	cfg.OnChange("client-query-buffer-limit", func(c *config.Config) {
+		srv.SetQueryBufferLimit(int(c.Int("client-query-buffer-limit")))
+	})
+	for _, name := range []string{"maxmemory-clients", "maxmemory"} {
+		cfg.OnChange(name, func(c *config.Config) { srv.SetMaxMemoryClients(maxMemoryClients(c)) })
 	}
 
 	admin, err := startAdmin(cfg, log, eng, srv)
@@ -141,6 +157,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 
 	stopExpire := startActiveExpire(cfg, eng)
 	defer stopExpire()
+	stopMemLimit := startMemoryLimit(cfg, eng, log)
+	defer stopMemLimit()
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve() }()
@@ -205,7 +223,8 @@ func socketPerm(cfg *config.Config) os.FileMode {
 }
 
 // startActiveExpire runs the bounded active-expiry cycle hz times a second, off the event
-// loops, using at most a quarter of each period (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC).
+// loops, using at most a quarter of each period (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
+// then a page-rebalancing slice with the same budget.
 func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
 	done := make(chan struct{})
 	go func() {
@@ -221,9 +240,34 @@ func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
 			case <-time.After(period):
 			}
 			eng.ActiveExpire(time.Now().UnixMilli(), period/4)
+			eng.Rebalance(period / 4) // pages stranded in one size class go back to the OS
 		}
 	}()
 	return func() { close(done) }
+}
+
+// outputLimit is client-output-buffer-limit for normal clients, in netpoll's terms.
+func outputLimit(cfg *config.Config) netpoll.OutputLimit {
+	l := cfg.OutputBufferLimit(config.ClassNormal)
+	return netpoll.OutputLimit{Hard: int(l.Hard), Soft: int(l.Soft), SoftFor: time.Duration(l.SoftSeconds) * time.Second}
+}
+
+// maxMemoryClients resolves maxmemory-clients to bytes: a percentage is of maxmemory (and
+// means no limit while maxmemory is 0), as in Redis. 0 under "maxmemory auto" is the share
+// auto sizing reserved for client buffers, so the RSS bound of DESIGN.md invariant 5 holds
+// by default; 0 with an explicit maxmemory is no limit, as in Redis.
+func maxMemoryClients(cfg *config.Config) int64 {
+	n := cfg.Int("maxmemory-clients")
+	switch {
+	case n > 0:
+		return n
+	case n < 0:
+		return cfg.Int("maxmemory") * -n / 100
+	}
+	if z, ok := cfg.MemorySizing(); ok {
+		return z.Clients
+	}
+	return 0
 }
 
 func limits(cfg *config.Config) protocol.Limits {

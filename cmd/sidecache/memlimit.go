@@ -1,0 +1,69 @@
+package main
+
+import (
+	"log/slog"
+	"os"
+	"runtime/debug"
+	"time"
+
+	"github.com/sidecache/sidecache/config"
+	"github.com/sidecache/sidecache/engine"
+)
+
+// heapMargin is left outside the Go runtime's limit for what it does not count: the binary's
+// text and the C-side of the process.
+const heapMargin = 16 << 20
+
+// startMemoryLimit logs how "maxmemory auto" split the process's memory (or, for an explicit
+// maxmemory, the bound it implies) and, unless the environment sets GOMEMLIMIT, gives the Go
+// runtime the rest of it: everything the arena and the index (off-heap, not seen by the
+// runtime) do not hold. The share is followed ten times a second, so large values (on the
+// Go heap, counted in used_memory) can use what the arena leaves, while the garbage of
+// evicted large values and client buffers is collected before the process as a whole
+// reaches its limit.
+func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) (stop func()) {
+	z, auto := cfg.MemorySizing()
+	if !auto {
+		// An explicit maxmemory: the process budget is the bound itself, 1.1 x maxmemory +
+		// maxmemory-clients + 32 MiB, so that garbage of large values (on the Go heap) is
+		// collected before the process passes it.
+		mm := cfg.Int("maxmemory")
+		if mm <= 0 {
+			log.Info("maxmemory", "maxmemory", 0, "source", "explicit (no limit)")
+			return func() {}
+		}
+		z = config.MemorySizing{Source: "explicit", MaxMemory: mm, Overhead: 32 << 20, Clients: max(maxMemoryClients(cfg), 16<<20)}
+		z.Limit = mm*11/10 + z.Clients + z.Overhead
+		z.HeapLimit = z.Limit - z.MaxMemory
+	}
+	_, userLimit := os.LookupEnv("GOMEMLIMIT")
+	if !userLimit {
+		debug.SetMemoryLimit(z.HeapLimit)
+	}
+	log.Info("maxmemory", "auto", auto, "limit", z.Limit, "source", z.Source, "maxmemory", z.MaxMemory,
+		"maxmemory_clients", z.Clients, "overhead", z.Overhead,
+		"gomemlimit", debug.SetMemoryLimit(-1), "gomemlimit_from_env", userLimit)
+	if userLimit {
+		return func() {}
+	}
+	done := make(chan struct{})
+	go func() {
+		t := time.NewTicker(100 * time.Millisecond)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+			st := eng.Stats()
+			debug.SetMemoryLimit(heapShare(z, st.ArenaCommitted+st.IndexBytes))
+		}
+	}()
+	return func() { close(done) }
+}
+
+// heapShare is the Go runtime's limit when the arena and the index hold offHeap bytes.
+func heapShare(z config.MemorySizing, offHeap int64) int64 {
+	return max(z.Limit-offHeap-heapMargin, z.Clients+heapMargin)
+}

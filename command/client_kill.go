@@ -1,0 +1,141 @@
+package command
+
+import (
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// CLIENT KILL and CLIENT NO-EVICT: administration of other connections.
+
+// killFilter is the set of CLIENT KILL filters; a zero field matches every client.
+type killFilter struct {
+	id          int64
+	addr, laddr []byte
+	maxAge      int64 // seconds; a client matches when it is older
+	skipMe      bool
+}
+
+// matches reports whether cl passes every filter; self is the client running the command.
+func (f *killFilter) matches(cl, self *Client, now int64) bool {
+	switch {
+	case f.id != 0 && cl.ID != f.id:
+		return false
+	case f.addr != nil && cl.Addr != string(f.addr):
+		return false
+	case f.laddr != nil && cl.LAddr != string(f.laddr):
+		return false
+	case f.skipMe && cl == self:
+		return false
+	case f.maxAge != 0 && (now-cl.Created)/1000 <= f.maxAge:
+		return false
+	}
+	return true
+}
+
+// cmdClientKill is clientKillCommand. The old form (one ip:port) answers +OK or "No such
+// client" and spares nobody, the caller included; the filter form answers how many clients
+// it closed and skips the caller unless SKIPME no. Every client here is a normal one: TYPE
+// normal matches all, master/replica/slave/pubsub match none. The only user is "default".
+// MAXAGE is Redis 7.4's.
+//
+// Another client is closed through its connection's closer, from this goroutine, whatever
+// loop owns it; the caller, if it matches, is closed after this reply (as QUIT).
+func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	f := killFilter{skipMe: true}
+	oldForm := len(args) == 3
+	none := false // a filter no client can match (TYPE pubsub, ...)
+	if oldForm {
+		f.addr = args[2]
+		f.skipMe = false
+	} else {
+		for i := 2; i < len(args); i += 2 {
+			if i+1 >= len(args) {
+				return appendErr(out, errSyntax)
+			}
+			opt, v := args[i], args[i+1]
+			switch {
+			case eqFold(opt, "id"):
+				id, ok := parseInt(v)
+				if !ok || id <= 0 {
+					return appendErr(out, "ERR client-id should be greater than 0")
+				}
+				f.id = id
+			case eqFold(opt, "type"):
+				switch {
+				case eqFold(v, "normal"):
+				case eqFold(v, "master"), eqFold(v, "replica"), eqFold(v, "slave"), eqFold(v, "pubsub"):
+					none = true
+				default:
+					return appendErrText(out, "ERR Unknown client type '"+cstr(v)+"'")
+				}
+			case eqFold(opt, "addr"):
+				f.addr = v
+			case eqFold(opt, "laddr"):
+				f.laddr = v
+			case eqFold(opt, "user"):
+				if string(v) != "default" {
+					return appendErrText(out, "ERR No such user '"+cstr(v)+"'")
+				}
+			case eqFold(opt, "skipme"):
+				switch {
+				case eqFold(v, "yes"):
+					f.skipMe = true
+				case eqFold(v, "no"):
+					f.skipMe = false
+				default:
+					return appendErr(out, errSyntax)
+				}
+			case eqFold(opt, "maxage"):
+				age, ok := parseInt(v)
+				if !ok {
+					return appendErr(out, errNotInt)
+				}
+				if age <= 0 {
+					return appendErr(out, "ERR maxage should be greater than 0")
+				}
+				f.maxAge = age
+			default:
+				return appendErr(out, errSyntax)
+			}
+		}
+	}
+
+	killed := int64(0)
+	if !none {
+		s.clientsMu.Lock()
+		victims := make([]*Client, 0, 4)
+		for _, cl := range s.clients {
+			if f.matches(cl, c, now) {
+				victims = append(victims, cl)
+			}
+		}
+		s.clientsMu.Unlock()
+		for _, cl := range victims {
+			killed++
+			if cl == c {
+				c.CloseAfterReply = true
+			} else if cl.closer != nil {
+				cl.closer()
+			}
+		}
+	}
+	if oldForm {
+		if killed == 0 {
+			return appendErr(out, "ERR No such client")
+		}
+		return protocol.AppendSimple(out, "OK")
+	}
+	return protocol.AppendInt(out, killed)
+}
+
+// cmdClientNoEvict is CLIENT NO-EVICT ON|OFF.
+func cmdClientNoEvict(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	switch {
+	case eqFold(args[2], "on"):
+		c.noEvict.Store(true)
+	case eqFold(args[2], "off"):
+		c.noEvict.Store(false)
+	default:
+		return appendErr(out, errSyntax)
+	}
+	return protocol.AppendSimple(out, "OK")
+}
