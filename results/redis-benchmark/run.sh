@@ -13,7 +13,14 @@
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROUNDS=${1:-3}
-OUT=results/redis-benchmark
+# PIN=1: each server on CPU 1, redis-benchmark on CPU 0 (taskset), so the servers get one
+# core each, as a sidecar with a CPU limit of 1 does (Go then runs one event loop), and the
+# client never competes with them. Results go to results/redis-benchmark/pinned.
+PIN=${PIN:-}
+OUT=results/redis-benchmark${PIN:+/pinned}
+mkdir -p "$OUT"
+SRV=(); CLI=()
+if [ -n "$PIN" ]; then SRV=(taskset -c 1); CLI=(taskset -c 0); fi
 TMP=$(mktemp -d)
 PIDS=()
 cleanup() {
@@ -27,9 +34,9 @@ free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",
 
 CGO_ENABLED=0 go build -trimpath -o "$TMP/sidecache" ./cmd/sidecache
 SC_PORT=$(free_port); RD_PORT=$(free_port)
-"$TMP/sidecache" --port "$SC_PORT" --unixsocket "$TMP/sc.sock" --admin-addr "" --logformat text >"$TMP/sc.log" 2>&1 &
+"${SRV[@]}" "$TMP/sidecache" --port "$SC_PORT" --unixsocket "$TMP/sc.sock" --admin-addr "" --logformat text >"$TMP/sc.log" 2>&1 &
 SC_PID=$!; PIDS+=("$SC_PID")
-redis-server --port "$RD_PORT" --bind 127.0.0.1 --unixsocket "$TMP/rd.sock" --save '' --appendonly no \
+"${SRV[@]}" redis-server --port "$RD_PORT" --bind 127.0.0.1 --unixsocket "$TMP/rd.sock" --save '' --appendonly no \
   --dir "$TMP" --logfile "$TMP/rd.log" &
 RD_PID=$!; PIDS+=("$RD_PID")
 for i in $(seq 100); do
@@ -51,7 +58,7 @@ bench() { # name pid transport clients pipeline requests
   redis-cli "${conn[@]}" flushall >/dev/null
   local before after
   before=$(cpu_ticks "$pid")
-  redis-benchmark "${conn[@]}" -t get,set -d 64 -r 100000 -n "$n" -c "$c" -P "$p" --csv -q >"$TMP/out.csv"
+  "${CLI[@]}" redis-benchmark "${conn[@]}" -t get,set -d 64 -r 100000 -n "$n" -c "$c" -P "$p" --csv -q >"$TMP/out.csv"
   after=$(cpu_ticks "$pid")
   # csv: "test","rps","avg_latency_ms","min_latency_ms","p50_latency_ms","p95_latency_ms","p99_latency_ms","max_latency_ms"
   tr -d '"' <"$TMP/out.csv" | awk -F, 'NR>1 {print $1","$2","$5","$7}'
@@ -97,6 +104,7 @@ awk -F, '
   echo
   echo "Command: \`results/redis-benchmark/run.sh $ROUNDS\` (\`make bench-redis\`) on $(nproc) CPUs, $(uname -sr), $(go version | awk '{print $3}'), redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')."
   echo "Each server alternately, $ROUNDS rounds per cell, medians; \`redis-benchmark -t get,set -d 64 -r 100000\`."
+  if [ -n "$PIN" ]; then echo "Pinned (\`PIN=1\`): both servers on CPU 1 and redis-benchmark on CPU 0, so sidecache runs one event loop on one core, as under a CPU limit of 1."; else echo "Not pinned: sidecache runs its default GOMAXPROCS ($(nproc)) event loops; all processes share the machine's cores."; fi
   echo "Ratios are sidecache / redis: an ops/s ratio above 1, and latency or CPU ratios below 1, favour sidecache."
   echo
   echo "| transport | -c | -P | test | sidecache ops/s | redis ops/s | ops/s ratio | p50 ratio | p99 ratio |"
