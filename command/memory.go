@@ -136,7 +136,7 @@ func cmdObjectIdletime(s *Server, c *Client, args [][]byte, now int64, out []byt
 // SETRANGE leave raw strings; sidecache reports by shape.)
 func stringShape(v []byte) (isInt bool, n int64, embstr bool) {
 	if len(v) <= 20 {
-		if n, ok := engine.ParseInt(v); ok {
+		if n, ok := parseInt(v); ok {
 			return true, n, false
 		}
 	}
@@ -204,7 +204,7 @@ func cmdMemoryUsage(s *Server, c *Client, args [][]byte, now int64, out []byte) 
 		if len(args) != 5 || !eqFold(args[3], "samples") {
 			return appendErr(out, errSyntax)
 		}
-		n, ok := engine.ParseInt(args[4])
+		n, ok := parseInt(args[4])
 		if !ok {
 			return appendErr(out, errNotInt)
 		}

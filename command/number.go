@@ -3,57 +3,12 @@ package command
 import (
 	"math"
 	"strconv"
+
+	"github.com/sidecache/sidecache/numtext"
 )
 
-// parseInt parses b as Redis's string2ll does: an optional '-', no '+', no leading zeros,
-// no spaces, at most 20 characters, within int64.
-func parseInt(b []byte) (int64, bool) {
-	n := len(b)
-	if n == 0 || n >= 21 {
-		return 0, false
-	}
-	if n == 1 && b[0] == '0' {
-		return 0, true
-	}
-	i := 0
-	neg := false
-	if b[0] == '-' {
-		neg = true
-		i++
-		if i == n {
-			return 0, false
-		}
-	}
-	if b[i] < '1' || b[i] > '9' {
-		return 0, false
-	}
-	v := uint64(b[i] - '0')
-	for i++; i < n; i++ {
-		ch := b[i]
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		if v > math.MaxUint64/10 {
-			return 0, false
-		}
-		v *= 10
-		d := uint64(ch - '0')
-		if v > math.MaxUint64-d {
-			return 0, false
-		}
-		v += d
-	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return int64(-v), true
-	}
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(v), true
-}
+// parseInt parses an integer argument as Redis's string2ll does (see numtext).
+func parseInt(b []byte) (int64, bool) { return numtext.ParseInt(b) }
 
 // parseCursor parses a SCAN cursor as Redis's strtoul-based parseScanCursorOrReply: an
 // empty string is 0, leading '+', '-' (wrapping) and zeros are accepted, and anything left

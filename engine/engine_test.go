@@ -39,33 +39,6 @@ func getString(d *DB, k string, now int64) (string, bool) {
 	return string(v), ok
 }
 
-func TestParseInt(t *testing.T) {
-	f := func(s string, want int64, ok bool) {
-		t.Helper()
-		got, gotOK := ParseInt([]byte(s))
-		if got != want || gotOK != ok {
-			t.Fatalf("ParseInt(%q) = %d, %v; want %d, %v", s, got, gotOK, want, ok)
-		}
-	}
-	f("0", 0, true)
-	f("-1", -1, true)
-	f("123", 123, true)
-	f("9223372036854775807", 9223372036854775807, true)
-	f("-9223372036854775808", -9223372036854775808, true)
-	f("9223372036854775808", 0, false)
-	f("-9223372036854775809", 0, false)
-	f("18446744073709551616", 0, false)
-	f("", 0, false)
-	f("-", 0, false)
-	f("-0", 0, false)
-	f("007", 0, false)
-	f("+1", 0, false)
-	f(" 1", 0, false)
-	f("1 ", 0, false)
-	f("1.0", 0, false)
-	f("123456789012345678901", 0, false)
-}
-
 func TestIncrByFloatText(t *testing.T) {
 	e := open(t, Config{})
 	d := e.DB(0)

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"github.com/sidecache/sidecache/longdouble"
+	"github.com/sidecache/sidecache/numtext"
 )
 
 // Get calls fn with the value of a string key. found is false for a missing or expired key;
@@ -486,7 +487,7 @@ func (d *DB) IncrBy(key []byte, delta int64, now int64) (int64, error) {
 			return 0, ErrWrongType
 		}
 		var ok bool
-		if cur, ok = parseInt(s.valOf(off)); !ok {
+		if cur, ok = numtext.ParseInt(s.valOf(off)); !ok {
 			return 0, ErrNotInteger
 		}
 	}
@@ -548,53 +549,3 @@ func (d *DB) IncrByFloat(dst, key, incr []byte, now int64) ([]byte, error) {
 	s.notify(key, EventWrite)
 	return dst, nil
 }
-
-// parseInt is Redis's string2ll: an optional '-', no '+', no spaces, no leading zeros
-// (except "0" itself), at most 20 characters, within int64.
-func parseInt(b []byte) (int64, bool) {
-	if len(b) == 0 || len(b) > 20 {
-		return 0, false
-	}
-	if len(b) == 1 && b[0] == '0' {
-		return 0, true
-	}
-	neg := false
-	p := b
-	if p[0] == '-' {
-		neg = true
-		p = p[1:]
-		if len(p) == 0 {
-			return 0, false
-		}
-	}
-	if p[0] < '1' || p[0] > '9' {
-		return 0, false
-	}
-	var v uint64
-	for _, c := range p {
-		if c < '0' || c > '9' {
-			return 0, false
-		}
-		if v > math.MaxUint64/10 {
-			return 0, false
-		}
-		v *= 10
-		if v > math.MaxUint64-uint64(c-'0') {
-			return 0, false
-		}
-		v += uint64(c - '0')
-	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return -int64(v), true
-	}
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(v), true
-}
-
-// ParseInt parses an integer exactly as Redis's string2ll (INCR, and integer arguments).
-func ParseInt(b []byte) (int64, bool) { return parseInt(b) }

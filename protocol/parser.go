@@ -3,6 +3,8 @@ package protocol
 import (
 	"bytes"
 	"math"
+
+	"github.com/sidecache/sidecache/numtext"
 )
 
 // Parser is an incremental command parser. Across partial reads it keeps offsets and
@@ -179,7 +181,7 @@ func (p *Parser) parseMultibulk(buf []byte) ([][]byte, int, error) {
 		if cr+2 > len(buf) { // the '\n' (never checked, as in Redis) has not arrived
 			return nil, 0, nil
 		}
-		ll, ok := string2ll(buf[1:cr])
+		ll, ok := numtext.ParseInt(buf[1:cr])
 		if !ok || ll > math.MaxInt32 || ll > p.lim.MaxMultibulkLen {
 			return nil, 0, errInvalidMbulkLen
 		}
@@ -203,7 +205,7 @@ func (p *Parser) parseMultibulk(buf []byte) ([][]byte, int, error) {
 			if buf[p.pos] != '$' {
 				return nil, 0, errExpectedDollar(buf[p.pos])
 			}
-			ll, ok := string2ll(buf[p.pos+1 : cr])
+			ll, ok := numtext.ParseInt(buf[p.pos+1 : cr])
 			if !ok || ll < 0 || ll > p.lim.MaxBulkLen {
 				return nil, 0, errInvalidBulkLen
 			}
