@@ -61,7 +61,7 @@ stats-overhead:
 
 ## fuzz: each fuzz target for $(FUZZTIME), then the long differential fuzz against redis-server
 fuzz:
-	@set -e; for pkg in ./protocol ./engine ./glob; do \
+	@set -e; for pkg in ./protocol ./engine ./glob ./numtext; do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
 	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
 	  done; done
