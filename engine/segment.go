@@ -205,7 +205,19 @@ func entryCost(klen, vlen int) int64 {
 	if need := hdrSize + klen + vlen; need <= maxClassSz {
 		return int64(classSize[classOf(need)])
 	}
-	return int64(classSize[stubClass]) + int64(klen+vlen)
+	return int64(classSize[stubClass]) + int64(goLargeSize(klen+vlen))
+}
+
+// goLargeSize is what the Go heap takes for a pointer-free allocation of n bytes, n beyond
+// the largest arena class (n > 32 KiB - hdrSize): above 32 KiB - 8 bytes the runtime hands out
+// whole 8 KiB pages, below it the 32 KiB size class (runtime.roundupsize). Large values are
+// allocated with this capacity so that accounting by cap counts what the process holds, not
+// up to 8 KiB - 1 bytes less per value (TestGoLargeSize pins it to the runtime).
+func goLargeSize(n int) int {
+	if n <= 32<<10-8 {
+		return 32 << 10
+	}
+	return (n + 8<<10 - 1) &^ (8<<10 - 1)
 }
 
 // newEntry allocates and fills the header and key of an entry and returns its offset and
@@ -237,7 +249,7 @@ func (s *segment) newEntry(key []byte, vlen int, exp int64, t Type) (uint32, []b
 	if err != nil {
 		return 0, nil, err
 	}
-	buf := make([]byte, len(key)+vlen)
+	buf := make([]byte, len(key)+vlen, goLargeSize(len(key)+vlen))
 	copy(buf, key)
 	var li uint32
 	if n := len(s.largeFree); n > 0 {

@@ -310,7 +310,8 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 		li, kl := s.largeRef(off)
 		need := int(kl) + n
 		if need > cap(s.large[li]) {
-			newCap := need + need/4
+			// Go rounds allocations this large up to whole 8 KiB pages: count what it takes.
+			newCap := goLargeSize(need + need/4)
 			ev := s.evicted
 			res, err := s.admit(nil, int64(newCap-cap(s.large[li])), false, off, now)
 			if err != nil {

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"os"
 	"runtime/debug"
+	"runtime/metrics"
 	"time"
 
 	"github.com/sidecache/sidecache/config"
@@ -50,6 +51,13 @@ func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) 
 	go func() {
 		t := time.NewTicker(100 * time.Millisecond)
 		defer t.Stop()
+		// The runtime enforces its limit only when something allocates, and the request path
+		// allocates nothing: the garbage of evicted large values would stay resident while the
+		// arena grows into their place (measured: 117-130 MiB against a 118 MiB bound in the
+		// 100-byte phase of a 64 KiB -> 100 B flood). So when the runtime holds more than its
+		// share, collect and return it now, at most once a second (it is a full GC).
+		sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
+		var lastFree time.Time
 		for {
 			select {
 			case <-done:
@@ -57,7 +65,14 @@ func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) 
 			case <-t.C:
 			}
 			st := eng.Stats()
-			debug.SetMemoryLimit(heapShare(z, st.ArenaCommitted+st.IndexBytes))
+			share := heapShare(z, st.ArenaCommitted+st.IndexBytes)
+			debug.SetMemoryLimit(share)
+			metrics.Read(sample)
+			held := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
+			if held > share && time.Since(lastFree) >= time.Second {
+				debug.FreeOSMemory()
+				lastFree = time.Now()
+			}
 		}
 	}()
 	return func() { close(done) }
