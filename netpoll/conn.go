@@ -58,6 +58,10 @@ type conn struct {
 	closing bool
 	// pub* are the sizes last published to the client and to the loop's total (account).
 	pubQbuf, pubOut, pubTotal int
+	// peakBuf is the largest capacity its input or reply buffer ever reached, in bytes. Such
+	// a buffer is garbage once trimmed; closing a client that had a large one asks for the
+	// memory back (sweep.go) even when it held little at the close.
+	peakBuf int
 	// evicting is set by the client evictor (another goroutine) when it picks this client.
 	evicting atomic.Bool
 }

@@ -101,7 +101,8 @@ func (s *Server) account(c *conn, outbound int) {
 // unaccount removes a closing connection's memory from its loop's total. Called on c's loop.
 func (s *Server) unaccount(c *conn) {
 	c.loop.clientMem.Store(c.loop.clientMem.Load() - int64(c.pubTotal))
-	if c.pubTotal >= releaseAfterClose {
+	// Many clients closing with a few MiB each leave as much garbage as one with a lot.
+	if s.closedMem.Add(int64(max(c.pubTotal, c.peakBuf))) >= releaseAfterClose {
 		s.releaseWanted.Store(s.mono()) // see sweep.go
 	}
 	c.pubTotal = 0

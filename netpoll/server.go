@@ -88,6 +88,8 @@ type Server struct {
 	// releaseWanted asks the sweeper to return freed memory to the OS (sweep.go): when it
 	// was last asked, on the mono clock; 0 when not.
 	releaseWanted atomic.Int64
+	// closedMem is what clients closed since the last release held at their largest, bytes.
+	closedMem atomic.Int64
 
 	epoch  time.Time     // origin of mono()
 	hbStop chan struct{} // closed on shutdown: stops the heartbeat
@@ -244,17 +246,25 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 		s.stats.Rejected.Add(1)
 		return nil, gnet.Close
 	}
-	if s.stats.Connected.Load() >= s.maxClients.Load() {
-		s.stats.Rejected.Add(1)
-		return []byte("-ERR max number of clients reached\r\n"), gnet.Close
+	// Loops open connections concurrently: the slot is taken with a compare-and-swap, so
+	// together they never pass maxclients.
+	for {
+		n := s.stats.Connected.Load()
+		if n >= s.maxClients.Load() {
+			s.stats.Rejected.Add(1)
+			return []byte("-ERR max number of clients reached\r\n"), gnet.Close
+		}
+		if s.stats.Connected.CompareAndSwap(n, n+1) {
+			break
+		}
 	}
 	unix := gc.LocalAddr() != nil && gc.LocalAddr().Network() == "unix"
 	if s.protectedRefuses(gc.RemoteAddr(), unix) {
+		s.stats.Connected.Add(-1)
 		s.stats.Rejected.Add(1)
 		return []byte(deniedProtected), gnet.Close
 	}
 	s.stats.Accepted.Add(1)
-	s.stats.Connected.Add(1)
 	c := &conn{gc: gc, parser: protocol.NewParser(*s.limits.Load())}
 	c.client = s.cmd.NewClient(addrString(gc.RemoteAddr(), unix), addrString(gc.LocalAddr(), unix), unix)
 	c.client.SetCloser(func() { _ = gc.Close() })
@@ -368,6 +378,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	// released; then the whole inbound buffer is discarded (never Discard(0): gnet reads it
 	// as "everything").
 	rest := buf[consumed:]
+	c.peakBuf = max(c.peakBuf, cap(c.pending), cap(c.out))
 	switch {
 	case closing:
 		c.pending = c.pending[:0]

@@ -29,9 +29,10 @@ const (
 )
 
 // Returning memory. A client closed with a large backlog (a reader that stopped, an evicted
-// client) leaves tens of MiB of freed buffers that an otherwise idle server would keep in its
-// RSS until the next GC, up to two minutes later; the pod's memory limit sees RSS. So after
-// such a close the sweeper runs two GCs (gnet's buffer pools are sync.Pools: a buffer put
+// client), or clients closed after large batches whose buffers add up to releaseAfterClose
+// (a burst of pipelining clients), leave tens of MiB of freed buffers that an otherwise idle
+// server would keep in its RSS until the next GC, up to two minutes later; the pod's memory
+// limit sees RSS. So after such closes the sweeper runs two GCs (gnet's buffer pools are sync.Pools: a buffer put
 // back survives one) and returns the free pages to the OS, at most once per releaseEvery.
 // The keys are off-heap, so a GC here marks only connections and buffers.
 const (
@@ -54,6 +55,7 @@ func (s *Server) sweeper(stop <-chan struct{}) {
 		// the close and gnet has put the connection's buffers back.
 		if at := s.releaseWanted.Load(); at != 0 && s.mono()-at >= int64(sweepEvery) && time.Since(released) >= releaseEvery {
 			s.releaseWanted.CompareAndSwap(at, 0)
+			s.closedMem.Store(0)
 			runtime.GC()
 			debug.FreeOSMemory()
 			released = time.Now()
