@@ -228,14 +228,21 @@ func (e *Engine) NumDBs() int { return len(e.dbs) }
 // DB returns database i (0 <= i < NumDBs()).
 func (e *Engine) DB(i int) *DB { return &e.dbs[i] }
 
-// Stats returns memory and counters. It takes every segment lock in turn, so it is meant for
-// INFO and scrapes, not for hot paths.
+// Stats returns memory and counters. It holds every segment lock at once, taken in the
+// writers' order (database, then segment), so used_memory is the footprint of one instant:
+// summed one lock at a time, a write that evicts in one segment and allocates in another
+// could be counted twice and read above maxmemory although it never was. Meant for INFO,
+// scrapes and the memory-limit ticker, not for hot paths.
 func (e *Engine) Stats() Stats {
 	var st Stats
 	for i := range e.dbs {
 		for j := range e.dbs[i].segs {
+			e.dbs[i].segs[j].mu.Lock()
+		}
+	}
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
 			s := &e.dbs[i].segs[j]
-			s.mu.Lock()
 			st.UsedMemory += s.chunkBytes + s.idxBytes + s.largeBytes
 			st.IndexBytes += s.idxBytes
 			st.LargeBytes += s.largeBytes
@@ -245,7 +252,11 @@ func (e *Engine) Stats() Stats {
 			st.EvictedKeys += s.evicted
 			st.KeyspaceHits += s.hits
 			st.KeyspaceMisses += s.misses
-			s.unlock()
+		}
+	}
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			e.dbs[i].segs[j].unlock()
 		}
 	}
 	st.ArenaCommitted = e.arena.committed()
