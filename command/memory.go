@@ -223,7 +223,7 @@ func cmdMemoryUsage(s *Server, c *Client, args [][]byte, now int64, out []byte) 
 // here, and sidecache's own figures (arena, index, large values) after them.
 func cmdMemoryStats(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	st := s.eng.Stats()
-	r := rss()
+	r := RSS()
 	peak := s.notePeak(st.UsedMemory)
 	type field struct {
 		name string

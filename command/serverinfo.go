@@ -193,8 +193,9 @@ func (s *Server) TotalCommands() int64 {
 	return n
 }
 
-// rss returns the resident set size in bytes, 0 if unknown.
-func rss() int64 {
+// RSS returns the process's resident set size in bytes, 0 if unknown: INFO's
+// used_memory_rss and the admin server's /metrics read the same figure.
+func RSS() int64 {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
 		return 0
@@ -259,7 +260,7 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.str("clients_in_timeout_table", "0")
 	}
 	if sections&secMemory != 0 {
-		r := rss()
+		r := RSS()
 		peak := s.notePeak(st.UsedMemory)
 		maxmemN := s.eng.MaxMemory()
 		w.section("Memory")

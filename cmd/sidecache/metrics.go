@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"io"
-	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -129,7 +128,7 @@ func writeMetrics(w io.Writer, m *metricsSource) {
 	p.one("sidecache_expired_keys_total", "counter", "Keys removed because their TTL passed.", float64(st.ExpiredKeys))
 	p.one("sidecache_evicted_keys_total", "counter", "Keys evicted by maxmemory-policy.", float64(st.EvictedKeys))
 
-	rss := readRSS()
+	rss := command.RSS()
 	p.one("sidecache_memory_used_bytes", "gauge", "used_memory: arena chunks as allocated + index + large values.", float64(st.UsedMemory))
 	p.one("sidecache_memory_max_bytes", "gauge", "maxmemory (0: no limit).", float64(m.cfg.Int("maxmemory")))
 	p.one("sidecache_memory_rss_bytes", "gauge", "Resident set size of the process.", float64(rss))
@@ -199,21 +198,4 @@ func writeMetrics(w io.Writer, m *metricsSource) {
 	p.family("sidecache_build_info", "gauge", "Build information.")
 	p.sample("sidecache_build_info", 1, "version", version)
 	_, _ = w.Write(p.b.Bytes())
-}
-
-// readRSS returns the resident set size in bytes, 0 if unknown.
-func readRSS() int64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseInt(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * int64(os.Getpagesize())
 }
