@@ -1,7 +1,6 @@
 package command
 
 import (
-	"math"
 	"strconv"
 
 	"github.com/sidecache/sidecache/numtext"
@@ -26,21 +25,9 @@ func parseCursor(b []byte) (uint64, bool) {
 	if i == len(b) {
 		return 0, false // strtoul parsed nothing: eptr points at the sign
 	}
-	var v uint64
-	for ; i < len(b); i++ {
-		ch := b[i]
-		if ch < '0' || ch > '9' {
-			return 0, false
-		}
-		if v > math.MaxUint64/10 {
-			return 0, false
-		}
-		v *= 10
-		d := uint64(ch - '0')
-		if v > math.MaxUint64-d {
-			return 0, false
-		}
-		v += d
+	v, ok := numtext.Digits(b[i:])
+	if !ok {
+		return 0, false
 	}
 	if neg {
 		v = -v

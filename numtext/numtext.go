@@ -25,9 +25,30 @@ func ParseInt(s []byte) (int64, bool) {
 	if s[i] < '1' || s[i] > '9' {
 		return 0, false
 	}
+	v, ok := Digits(s[i:])
+	if !ok {
+		return 0, false
+	}
+	if neg {
+		if v > 1<<63 {
+			return 0, false
+		}
+		return int64(-v), true // -(1<<63) wraps to MinInt64 as wanted
+	}
+	if v > math.MaxInt64 {
+		return 0, false
+	}
+	return int64(v), true
+}
+
+// Digits reads s, which must be one or more decimal digits and nothing else, as a uint64;
+// false on any other byte or an overflow. The sign and leading-zero rules are the caller's.
+func Digits(s []byte) (uint64, bool) {
+	if len(s) == 0 {
+		return 0, false
+	}
 	var v uint64
-	for ; i < len(s); i++ {
-		c := s[i]
+	for _, c := range s {
 		if c < '0' || c > '9' {
 			return 0, false
 		}
@@ -41,14 +62,5 @@ func ParseInt(s []byte) (int64, bool) {
 		}
 		v += d
 	}
-	if neg {
-		if v > 1<<63 {
-			return 0, false
-		}
-		return int64(-v), true // -(1<<63) wraps to MinInt64 as wanted
-	}
-	if v > math.MaxInt64 {
-		return 0, false
-	}
-	return int64(v), true
+	return v, true
 }
