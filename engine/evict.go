@@ -168,19 +168,30 @@ func (s *segment) admit(h *held, base int64, inserting bool, protect uint32, now
 			freed += n
 			continue
 		}
-		n, skipped := e.evictElsewhere(h, now)
-		freed += n
-		switch {
-		case n > 0:
-			passes = 0
-		case skipped && passes < 3:
-			// Segments before ours were busy: let their holders finish, then look again.
-			passes++
-			runtime.Gosched()
-		default:
-			return 0, ErrOOM
+		n, err := e.evictElsewhereOrGiveUp(h, &passes, now)
+		if err != nil {
+			return 0, err
 		}
+		freed += n
 	}
+}
+
+// evictElsewhereOrGiveUp is the last resort of admit and admitSet, once the segments the
+// writer holds have nothing to give: evict in another segment. When that finds nothing only
+// because segments before the writer's were busy, it yields and lets the caller retry, up to
+// three passes in a row; otherwise nothing can be evicted and the write is refused.
+func (e *Engine) evictElsewhereOrGiveUp(h *held, passes *int, now int64) (int64, error) {
+	n, skipped := e.evictElsewhere(h, now)
+	switch {
+	case n > 0:
+		*passes = 0
+	case skipped && *passes < 3:
+		*passes++
+		runtime.Gosched()
+	default:
+		return 0, ErrOOM
+	}
+	return n, nil
 }
 
 // victim returns the slot of the entry s would evict under the policy (s's lock is held) and
@@ -433,17 +444,11 @@ func (d *DB) admitSet(set *segSet, need int64, now int64) (int64, error) {
 			freed += n
 			continue
 		}
-		n, skipped := e.evictElsewhere(&h, now)
-		freed += n
-		switch {
-		case n > 0:
-			passes = 0
-		case skipped && passes < 3:
-			passes++
-			runtime.Gosched()
-		default:
-			return 0, ErrOOM
+		n, err := e.evictElsewhereOrGiveUp(&h, &passes, now)
+		if err != nil {
+			return 0, err
 		}
+		freed += n
 	}
 }
 

@@ -342,13 +342,8 @@ func (w *worker) closedLoop(r *run) {
 			return
 		}
 		measured := start >= r.measureStart
-		n := len(w.ops)
-		if measured {
-			if n = r.claim(n); n == 0 {
-				return
-			}
-		}
-		if !w.batch(r, start, n) {
+		n, ok := w.send(r, start, measured)
+		if !ok {
 			return
 		}
 		if measured {
@@ -371,13 +366,8 @@ func (w *worker) openLoop(r *run) {
 		}
 		start := Now()
 		measured := intended >= r.measureStart
-		n := len(w.ops)
-		if measured {
-			if n = r.claim(n); n == 0 {
-				return
-			}
-		}
-		if !w.batch(r, start, n) {
+		n, ok := w.send(r, start, measured)
+		if !ok {
 			return
 		}
 		if measured {
@@ -385,6 +375,19 @@ func (w *worker) openLoop(r *run) {
 			record(w.lag, start-intended)
 		}
 	}
+}
+
+// send claims the batch's share of a request-count budget when it is measured (warm-up
+// batches are not counted) and executes it; false when the budget is spent or the batch
+// failed, and the worker stops.
+func (w *worker) send(r *run, start int64, measured bool) (n int, ok bool) {
+	n = len(w.ops)
+	if measured {
+		if n = r.claim(n); n == 0 {
+			return 0, false
+		}
+	}
+	return n, w.batch(r, start, n)
 }
 
 // batch makes and executes n commands. On failure it notes the error, unless the run was

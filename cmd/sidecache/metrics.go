@@ -155,21 +155,23 @@ func writeMetrics(w io.Writer, m *metricsSource) {
 		total += cmds[i].Calls
 	}
 	p.one("sidecache_commands_processed_total", "counter", "Commands executed (rejected ones excluded).", float64(total))
-	p.family("sidecache_command_calls_total", "counter", "Calls per command, as INFO commandstats calls.")
-	for i := range cmds {
-		p.sample("sidecache_command_calls_total", float64(cmds[i].Calls), "cmd", cmds[i].Name)
-	}
-	p.family("sidecache_command_failed_calls_total", "counter", "Calls that ran and answered an error, as failed_calls.")
-	for i := range cmds {
-		p.sample("sidecache_command_failed_calls_total", float64(cmds[i].Failed), "cmd", cmds[i].Name)
-	}
-	p.family("sidecache_command_rejected_calls_total", "counter", "Calls refused before running (arity, auth ...), as rejected_calls.")
-	for i := range cmds {
-		p.sample("sidecache_command_rejected_calls_total", float64(cmds[i].Rejected), "cmd", cmds[i].Name)
-	}
-	p.family("sidecache_command_oom_errors_total", "counter", "Calls answered -OOM (over maxmemory).")
-	for i := range cmds {
-		p.sample("sidecache_command_oom_errors_total", float64(cmds[i].OOM), "cmd", cmds[i].Name)
+	for _, f := range []struct {
+		name, help string
+		value      func(*command.CommandStat) uint64
+	}{
+		{"sidecache_command_calls_total", "Calls per command, as INFO commandstats calls.",
+			func(c *command.CommandStat) uint64 { return c.Calls }},
+		{"sidecache_command_failed_calls_total", "Calls that ran and answered an error, as failed_calls.",
+			func(c *command.CommandStat) uint64 { return c.Failed }},
+		{"sidecache_command_rejected_calls_total", "Calls refused before running (arity, auth ...), as rejected_calls.",
+			func(c *command.CommandStat) uint64 { return c.Rejected }},
+		{"sidecache_command_oom_errors_total", "Calls answered -OOM (over maxmemory).",
+			func(c *command.CommandStat) uint64 { return c.OOM }},
+	} {
+		p.family(f.name, "counter", f.help)
+		for i := range cmds {
+			p.sample(f.name, float64(f.value(&cmds[i])), "cmd", cmds[i].Name)
+		}
 	}
 	p.family("sidecache_command_duration_seconds", "histogram", "Command run time, from sampled timing (counts and sum estimate all calls).")
 	for i := range cmds {
