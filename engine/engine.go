@@ -263,6 +263,23 @@ func (e *Engine) Stats() Stats {
 	return st
 }
 
+// OffHeapBytes is what the arena has committed plus what the indexes take: the memory the Go
+// runtime does not see. It takes one segment lock at a time (a budget needs no single
+// instant), so a caller that polls it, like the memory-limit ticker, does not stop every
+// writer at once as Stats does.
+func (e *Engine) OffHeapBytes() int64 {
+	var idx int64
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			s := &e.dbs[i].segs[j]
+			s.mu.Lock()
+			idx += s.idxBytes
+			s.unlock()
+		}
+	}
+	return e.arena.committed() + idx
+}
+
 // UsedMemory returns the current used_memory without taking any lock.
 func (e *Engine) UsedMemory() int64 { return e.used.Load() }
 

@@ -64,8 +64,7 @@ func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) 
 				return
 			case <-t.C:
 			}
-			st := eng.Stats()
-			share := heapShare(z, st.ArenaCommitted+st.IndexBytes)
+			share := heapShare(z, eng.OffHeapBytes())
 			debug.SetMemoryLimit(share)
 			metrics.Read(sample)
 			held := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
