@@ -69,6 +69,9 @@ func NewServer(o Options) *Server {
 	}
 	s.loadPass()
 	s.initStats()
+	if s.eng != nil {
+		s.eng.SetOnChange(s.keyChanged)
+	}
 	if s.cfg != nil {
 		if s.cfg.Lookup("requirepass") != nil {
 			s.cfg.OnChange("requirepass", func(*config.Config) { s.loadPass() })

@@ -290,6 +290,11 @@ func (e *Engine) SetMaxMemory(n int64) { e.maxMemory.Store(max(n, 0)) }
 // MaxMemory returns the limit in bytes (0 = none).
 func (e *Engine) MaxMemory() int64 { return e.maxMemory.Load() }
 
+// SetOnChange installs Config.OnChange after Open, for a layer built on top of the engine
+// (the command server's WATCH and tracking). It must be called before the engine is used
+// by more than one goroutine: the hook is read without synchronisation on every write.
+func (e *Engine) SetOnChange(f func(db int, key []byte, ev Event)) { e.cfg.OnChange = f }
+
 // FlushAll empties every database and returns every page to the OS.
 func (e *Engine) FlushAll() {
 	e.rebalanceMu.Lock()

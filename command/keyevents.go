@@ -1,0 +1,11 @@
+package command
+
+import "github.com/sidecache/sidecache/engine"
+
+// keyChanged is the engine's OnChange hook (installed by NewServer): every modification of
+// a key — write, delete, expiry, eviction, flush (key nil; db -1 for all) — passes here,
+// under the key's segment lock, so WATCH and client-side-caching invalidation see them in
+// the order they happened. It must stay cheap when nobody watches or tracks, and must not
+// call back into the engine.
+func (s *Server) keyChanged(db int, key []byte, ev engine.Event) {
+}
