@@ -99,4 +99,13 @@ func TestCommandsAllocNothing(t *testing.T) {
 	f("echo x")
 	f("select 0")
 	f("dbsize")
+	// bitmaps: reads work on the arena bytes under the lock, SETBIT and BITFIELD in place
+	f("getbit k 3")
+	f("getbit nokey 3")
+	f("bitcount k")
+	f("bitcount k 1 -1 bit")
+	f("bitcount nokey 0")
+	f("bitpos k 1 0 -1")
+	f("setbit k 3 1")
+	f("bitfield k get u8 0 incrby i5 3 1")
 }

@@ -135,6 +135,16 @@ func buildTable() map[string]*command {
 	add("incrby", 3, w|d|f, 1, 1, 1, cmdIncrBy)
 	add("decrby", 3, w|d|f, 1, 1, 1, cmdDecrBy)
 	add("incrbyfloat", 3, w|d|f, 1, 1, 1, cmdIncrByFloat)
+	add("lcs", -3, r, 1, 2, 1, cmdLCS)
+
+	// bitmaps
+	add("setbit", 4, w|d, 1, 1, 1, cmdSetBit)
+	add("getbit", 3, r|f, 1, 1, 1, cmdGetBit)
+	add("bitcount", -2, r, 1, 1, 1, cmdBitCount)
+	add("bitpos", -3, r, 1, 1, 1, cmdBitPos)
+	add("bitop", -4, w|d, 2, -1, 1, cmdBitOp)
+	add("bitfield", -2, w|d, 1, 1, 1, cmdBitField)
+	add("bitfield_ro", -2, r|f, 1, 1, 1, cmdBitFieldRO)
 
 	// keyspace
 	add("del", -2, w, 1, -1, 1, cmdDel)
