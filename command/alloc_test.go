@@ -57,6 +57,10 @@ func TestHotPathAllocs(t *testing.T) {
 	f("PING", "+PONG\r\n", "PING")
 	raw("inline GET", "$5\r\nvalue\r\n", []byte("GET k\r\n"))
 	raw("pipelined SET GET", "+OK\r\n$1\r\nv\r\n", []byte("*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$1\r\nv\r\n*2\r\n$3\r\nGET\r\n$1\r\nx\r\n"))
+	h.run("hset", "h", "f", "value")
+	f("HGET", "$5\r\nvalue\r\n", "HGET", "h", "f")
+	f("HGET missing field", "$-1\r\n", "HGET", "h", "nofield")
+	f("HSET overwrite", ":0\r\n", "HSET", "h", "f", "value")
 	h.c.Proto = protocol.RESP3
 	f("GET RESP3 missing", "_\r\n", "GET", "missing")
 }
@@ -108,4 +112,15 @@ func TestCommandsAllocNothing(t *testing.T) {
 	f("bitpos k 1 0 -1")
 	f("setbit k 3 1")
 	f("bitfield k get u8 0 incrby i5 3 1")
+	// hashes: reads copy from the blob under the lock, same-size writes go in place
+	h.run("hset", "h", "f", "value", "n", "1")
+	f("hget h f")
+	f("hget nokey f")
+	f("hexists h f")
+	f("hstrlen h f")
+	f("hlen h")
+	f("hmget h f nofield n")
+	f("hset h f value")
+	f("hincrby h n 1")
+	f("hdel h nofield")
 }

@@ -22,11 +22,22 @@ type Client struct {
 	// CloseAfterReply is set by Exec when the connection must close once the reply is
 	// written (QUIT).
 	CloseAfterReply bool
+	// Deferred is set by Exec when the command's reply will come later, as a push, in
+	// upstream mode (upstream.go): the command ran; the network layer must execute nothing
+	// more for the client while Waiting() is true.
+	Deferred bool
+	// Postponed is set by Exec when a client pause held the command back (pause.go):
+	// nothing was executed or appended, and the network layer must keep the command's
+	// bytes, and all after them, and run them again once Paused() is false.
+	Postponed bool
 
 	// Created is when the connection was registered, ms since the epoch.
 	Created int64
 
 	authenticated bool
+	// user is the ACL user the connection runs as (acl.go): the default user until AUTH.
+	// Written by the client's loop, read by others (CLIENT LIST, ACL DELUSER).
+	user atomic.Pointer[aclUser]
 
 	// lastCmd is the time of the last command (ms since the epoch) and commands the number
 	// executed; atomics because CLIENT LIST and INFO read them from other loops.
@@ -64,6 +75,28 @@ type Client struct {
 	// Buffer sizes published by the network layer for CLIENT LIST and INFO (bytes):
 	// unprocessed input, unsent replies, and everything the connection holds.
 	qbuf, omem, totMem atomic.Int64
+
+	// push queues messages other clients' commands produce for this one (push.go);
+	// protoPub is Proto for other goroutines (ProtoAtomic).
+	push     pushQueue
+	protoPub atomic.Uint32
+	// sub is the client's pub/sub subscriptions and MONITOR mode (pubsub.go).
+	sub subState
+	// tx is the MULTI queue and the watched keys (multi.go, watch.go).
+	tx txClient
+	// track is the client's client-side caching state (tracking.go).
+	track trackClient
+
+	// postponed is true from a command a pause held back until the client's next command
+	// that runs (pause.go); blocked is set with it and cleared with it or when the pause
+	// ends, for other goroutines (CLIENT LIST 'b', INFO blocked_clients, the idle timeout).
+	postponed bool
+	blocked   atomic.Bool
+	// replyFlags is the CLIENT REPLY mode (client_modes.go); noTouch is CLIENT NO-TOUCH.
+	replyFlags uint8
+	noTouch    atomic.Bool
+	// up is the client's upstream side in upstream mode (upstream.go).
+	up upClient
 }
 
 // SetCloser installs the function that closes c's connection; it must be safe to call from
@@ -74,7 +107,7 @@ func (c *Client) SetCloser(f func()) { c.closer = f }
 func (c *Client) NoEvict() bool { return c.noEvict.Load() }
 
 // NoTimeout reports whether the idle timeout must skip c. Safe from any goroutine.
-func (c *Client) NoTimeout() bool { return c.noTimeout.Load() }
+func (c *Client) NoTimeout() bool { return c.noTimeout.Load() || c.blocked.Load() }
 
 // SetMemory publishes c's buffer sizes in bytes (see Client.qbuf). Called by c's event loop
 // only when a value changed.
@@ -86,16 +119,21 @@ func (c *Client) SetMemory(qbuf, omem, total int64) {
 
 // ReleaseScratch drops c's scratch space (an idle client's memory goes back to the heap).
 // Only c's event loop may call it.
-func (c *Client) ReleaseScratch() { c.scratch = nil }
+func (c *Client) ReleaseScratch() {
+	c.scratch = nil
+	c.tx.releaseIdle()
+}
 
 // Memory returns the bytes c's connection holds, as last published (SetMemory). Safe from
 // any goroutine.
 func (c *Client) Memory() int64 { return c.totMem.Load() }
 
 // BufferMemory is what the command layer holds for c beyond the network buffers (reply
-// scratch space), in bytes; c.out is not counted, it is the network layer's reply buffer
+// scratch space, queued pushes, subscriptions, the MULTI queue and watched keys), in bytes; c.out is not counted, it is the network layer's reply buffer
 // lent for one call. Only c's event loop may call it.
-func (c *Client) BufferMemory() int { return cap(c.scratch) }
+func (c *Client) BufferMemory() int {
+	return cap(c.scratch) + c.pushMemory() + c.tx.memory() + c.sub.memory()
+}
 
 // Name returns a copy of the client's name (CLIENT SETNAME). Safe from any goroutine.
 func (c *Client) Name() string {
@@ -121,8 +159,10 @@ func (s *Server) NewClient(addr, laddr string, unix bool) *Client {
 		Unix:  unix,
 	}
 	c.Created = s.nowMs()
+	c.protoPub.Store(uint32(protocol.RESP2))
 	c.lastCmd.Store(c.Created)
-	c.authenticated = s.requirePass() == ""
+	c.authenticated = !s.authRequired()
+	c.user.Store(s.defaultUser)
 	c.bulkFn = func(val []byte) { c.out = protocol.AppendBulk(c.out, val) }
 	c.stats = s.statsFor(c.ID)
 	c.tick = uint32(c.ID) // spread the sampled commands of clients over time
@@ -135,6 +175,10 @@ func (s *Server) NewClient(addr, laddr string, unix bool) *Client {
 
 // ReleaseClient unregisters a connection that closed.
 func (s *Server) ReleaseClient(c *Client) {
+	c.closePush()
+	s.dropSubscriptions(c)
+	s.resetMulti(c)
+	s.trackRelease(c)
 	s.clientsMu.Lock()
 	if _, ok := s.clients[c.ID]; ok {
 		delete(s.clients, c.ID)
@@ -161,6 +205,7 @@ func validClientAttr(v []byte) bool {
 	return true
 }
 
-// PasswordSet reports whether the default user needs a password (requirepass), which turns
-// protected mode off. Safe from any goroutine.
-func (s *Server) PasswordSet() bool { return s.requirePass() != "" }
+// PasswordSet reports whether the default user needs a password (requirepass, or ACL
+// SETUSER default), which turns protected mode off, as Redis's check of the default user's
+// nopass flag. Safe from any goroutine.
+func (s *Server) PasswordSet() bool { return !s.defaultNoPass() }

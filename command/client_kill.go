@@ -10,7 +10,8 @@ import (
 type killFilter struct {
 	id          int64
 	addr, laddr []byte
-	maxAge      int64 // seconds; a client matches when it is older
+	maxAge      int64 // seconds; a client matches when it is at least this old
+	user        *aclUser
 	skipMe      bool
 }
 
@@ -25,7 +26,9 @@ func (f *killFilter) matches(cl, self *Client, now int64) bool {
 		return false
 	case f.skipMe && cl == self:
 		return false
-	case f.maxAge != 0 && (now-cl.Created)/1000 <= f.maxAge:
+	case f.maxAge != 0 && (now-cl.Created)/1000 < f.maxAge:
+		return false
+	case f.user != nil && cl.user.Load() != f.user:
 		return false
 	}
 	return true
@@ -34,7 +37,7 @@ func (f *killFilter) matches(cl, self *Client, now int64) bool {
 // cmdClientKill is clientKillCommand. The old form (one ip:port) answers +OK or "No such
 // client" and spares nobody, the caller included; the filter form answers how many clients
 // it closed and skips the caller unless SKIPME no. Every client here is a normal one: TYPE
-// normal matches all, master/replica/slave/pubsub match none. The only user is "default".
+// normal matches all, master/replica/slave/pubsub match none. USER names an ACL user.
 // MAXAGE is Redis 7.4's.
 //
 // Another client is closed through its connection's closer, from this goroutine, whatever
@@ -72,7 +75,7 @@ func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 			case eqFold(opt, "laddr"):
 				f.laddr = v
 			case eqFold(opt, "user"):
-				if string(v) != "default" {
+				if f.user = s.aclUserByName(v); f.user == nil {
 					return appendErrText(out, "ERR No such user '"+cstr(v)+"'")
 				}
 			case eqFold(opt, "skipme"):
@@ -85,9 +88,11 @@ func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 					return appendErr(out, errSyntax)
 				}
 			case eqFold(opt, "maxage"):
+				// Texts and the "at least as old" match are clientKillCommand's since
+				// Redis 7.4 (kept verbatim in Valkey's src/networking.c).
 				age, ok := parseInt(v)
 				if !ok {
-					return appendErr(out, errNotInt)
+					return appendErr(out, "ERR maxage is not an integer or out of range")
 				}
 				if age <= 0 {
 					return appendErr(out, "ERR maxage should be greater than 0")

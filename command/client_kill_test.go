@@ -36,16 +36,19 @@ func TestClientKillFilters(t *testing.T) {
 	}
 	f("client kill 10.0.0.2:2000", "-ERR No such client\r\n")
 
-	// MAXAGE: strictly older; TYPE normal and USER default match everyone; SKIPME yes
-	// spares the caller, which is older than all of them.
+	// MAXAGE: at least that old (Redis 7.4 spares only a younger client); TYPE normal and
+	// USER default match everyone; SKIPME yes spares the caller, older than all of them.
 	h.c.Created = testNow - 5000*1000
 	a = add("10.0.0.1:1000", "127.0.0.1:6379", false, 10)
 	b = add("10.0.0.2:2000", "127.0.0.1:6379", false, 100)
-	f("client kill maxage 100", ":0\r\n")
-	f("client kill maxage 99 type normal user default", ":1\r\n")
+	f("client kill maxage 101", ":0\r\n")
+	f("client kill maxage 100 type normal user default", ":1\r\n")
 	if killed[b.ID] != 1 || killed[a.ID] != 0 {
-		t.Fatalf("MAXAGE 99 closed %v", killed)
+		t.Fatalf("MAXAGE 100 closed %v", killed)
 	}
+	f("client kill maxage x", "-ERR maxage is not an integer or out of range\r\n")
+	f("client kill maxage 0", "-ERR maxage should be greater than 0\r\n")
+	f("client kill user nobody", "-ERR No such user 'nobody'\r\n")
 	f("client kill type pubsub", ":0\r\n")
 	if h.c.CloseAfterReply {
 		t.Fatal("the caller was killed with SKIPME yes")

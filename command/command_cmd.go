@@ -1,9 +1,14 @@
 package command
 
-import "github.com/sidecache/sidecache/protocol"
+import (
+	"math/bits"
+
+	"github.com/sidecache/sidecache/glob"
+	"github.com/sidecache/sidecache/protocol"
+)
 
 // COMMAND and its subcommands: enough for clients that introspect the server (COUNT, INFO,
-// LIST, GETKEYS); DOCS is empty and ACL categories, tips and key specs come later.
+// LIST, GETKEYS); DOCS is empty, and tips and key specs come later.
 
 func cmdCommandCount(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	return protocol.AppendInt(out, int64(len(s.table)))
@@ -16,13 +21,13 @@ var flagNames = []struct {
 }{
 	{flagWrite, "write"}, {flagReadonly, "readonly"}, {flagDenyOOM, "denyoom"},
 	{flagAdmin, "admin"}, {flagPubSub, "pubsub"}, {flagNoScript, "noscript"},
-	{flagLoading, "loading"}, {flagStale, "stale"}, {flagFast, "fast"},
-	{flagNoAuth, "no_auth"}, {flagAllowBusy, "allow_busy"},
+	{flagLoading, "loading"}, {flagStale, "stale"}, {flagSkipSlowlog, "skip_slowlog"}, {flagFast, "fast"},
+	{flagNoAuth, "no_auth"}, {flagNoMulti, "no_multi"}, {flagAllowBusy, "allow_busy"},
 }
 
 // appendCommandInfo appends cmd's COMMAND INFO entry in Redis 7's shape: name, arity, flags,
-// first key, last key, step, ACL categories, tips, key specs, subcommands. Categories, tips
-// and key specs are empty for now.
+// first key, last key, step, ACL categories (acl_category.go), tips, key specs, subcommands.
+// Tips and key specs are empty for now.
 func appendCommandInfo(out []byte, v protocol.Version, cmd *command) []byte {
 	out = protocol.AppendArrayLen(out, 10)
 	out = protocol.AppendBulkString(out, cmd.name)
@@ -42,7 +47,13 @@ func appendCommandInfo(out []byte, v protocol.Version, cmd *command) []byte {
 	out = protocol.AppendInt(out, int64(cmd.firstKey))
 	out = protocol.AppendInt(out, int64(cmd.lastKey))
 	out = protocol.AppendInt(out, int64(cmd.keyStep))
-	out = protocol.AppendSetLen(out, v, 0)
+	cats := commandCategories(cmd)
+	out = protocol.AppendSetLen(out, v, bits.OnesCount32(uint32(cats)))
+	for i, name := range categoryNames {
+		if cats&(1<<i) != 0 {
+			out = protocol.AppendSimple(out, "@"+name)
+		}
+	}
 	out = protocol.AppendSetLen(out, v, 0)
 	out = protocol.AppendArrayLen(out, 0)
 	out = protocol.AppendArrayLen(out, len(cmd.subs))
@@ -111,10 +122,37 @@ func cmdCommandDocs(s *Server, c *Client, args [][]byte, now int64, out []byte) 
 }
 
 func cmdCommandList(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	if len(args) > 2 {
-		return appendErr(out, errSyntax) // FILTERBY comes with the fuller COMMAND
+	var keep func(cmd *command) bool
+	switch {
+	case len(args) == 2:
+		keep = func(*command) bool { return true }
+	case len(args) != 5 || !eqFold(args[2], "filterby"):
+		return appendErr(out, errSyntax)
+	case eqFold(args[3], "aclcat"):
+		cat := categoryByName(string(args[4])) // an unknown category matches nothing
+		keep = func(cmd *command) bool { return cat != 0 && commandCategories(cmd)&cat != 0 }
+	case eqFold(args[3], "pattern"):
+		keep = func(cmd *command) bool { return glob.MatchString(string(args[4]), cmd.name, true) }
+	case eqFold(args[3], "module"):
+		keep = func(*command) bool { return false } // no modules
+	default:
+		return appendErr(out, errSyntax)
 	}
-	names := sortedNames(s.table)
+	// Redis lists every command and subcommand by full name (a renamed command by its real
+	// name), in its hash table's order; here containers come sorted, each before its
+	// subcommands.
+	var names []string
+	for _, n := range sortedNames(s.table) {
+		cmd := s.table[n]
+		if keep(cmd) {
+			names = append(names, cmd.name)
+		}
+		for _, sn := range sortedNames(cmd.subs) {
+			if sub := cmd.subs[sn]; keep(sub) {
+				names = append(names, sub.name)
+			}
+		}
+	}
 	out = protocol.AppendArrayLen(out, len(names))
 	for _, n := range names {
 		out = protocol.AppendBulkString(out, n)

@@ -2,6 +2,7 @@ package command
 
 import (
 	"strings"
+	"sync/atomic"
 
 	"github.com/sidecache/sidecache/protocol"
 )
@@ -9,11 +10,21 @@ import (
 // CONFIG GET / SET / RESETSTAT over the config registry.
 
 // cmdConfigGet answers CONFIG GET pattern [pattern ...]: the matching settings as name/value
-// pairs (a map in RESP3), each setting once even if several patterns match it.
+// pairs (a map in RESP3), each setting once even if several patterns match it. A pattern
+// without glob characters is looked up directly and answered under the name as the client
+// spelled it, as Redis 7's configGetCommand does ("CONFIG GET DATABASES" -> DATABASES).
 func cmdConfigGet(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	var pairs []string
 	seen := map[string]bool{}
 	for _, p := range args[2:] {
+		if !strings.ContainsAny(string(p), "[*?") {
+			name := strings.ToLower(string(p))
+			if v, ok := s.cfg.Get(name); ok && !seen[name] {
+				seen[name] = true
+				pairs = append(pairs, string(p), v)
+			}
+			continue
+		}
 		s.cfg.Each(string(p), func(name, value string) {
 			if !seen[name] {
 				seen[name] = true
@@ -105,7 +116,34 @@ func cmdConfigResetStat(s *Server, c *Client, args [][]byte, now int64, out []by
 	s.connectionsReceived.Store(0)
 	s.peak.Store(0)
 	s.resetCommandStats()
+	if s.netStats != nil {
+		ns := s.netStats()
+		s.statsMu.Lock()
+		s.netBase = ns
+		s.statsMu.Unlock()
+	}
+	for _, n := range []*atomic.Int64{&s.deniedAuth, &s.deniedCmd, &s.deniedKey, &s.deniedChannel} {
+		n.Store(0)
+	}
 	return protocol.AppendSimple(out, "OK")
+}
+
+// netStatsSinceReset is netpoll's counters less their values at the last CONFIG RESETSTAT:
+// INFO's net bytes, rejected_connections, evicted_clients and
+// client_output_buffer_limit_disconnections restart from 0 as Redis's resetServerStats
+// zeroes them (the counters themselves never go back, /metrics reads them whole).
+// ClientMemory is a level, not a count: it is not rebased.
+func (s *Server) netStatsSinceReset() NetStats {
+	ns := s.netStats()
+	s.statsMu.Lock()
+	b := s.netBase
+	s.statsMu.Unlock()
+	ns.InputBytes -= b.InputBytes
+	ns.OutputBytes -= b.OutputBytes
+	ns.RejectedConnections -= b.RejectedConnections
+	ns.EvictedClients -= b.EvictedClients
+	ns.OutputBufferLimitClosed -= b.OutputBufferLimitClosed
+	return ns
 }
 
 func cmdConfigHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {

@@ -1,7 +1,6 @@
 package command
 
 import (
-	"crypto/subtle"
 	"math"
 	"strconv"
 
@@ -13,6 +12,9 @@ import (
 func cmdPing(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	if len(args) > 2 {
 		return appendArityError(out, "ping")
+	}
+	if c.sub.gate && c.Proto == protocol.RESP2 && c.IsPubSub() {
+		return appendSubscribedPong(out, args) // ["pong", arg] (pubsub.go)
 	}
 	if len(args) == 1 {
 		return protocol.AppendSimple(out, "PONG")
@@ -44,35 +46,21 @@ func cmdSelect(s *Server, c *Client, args [][]byte, now int64, out []byte) []byt
 	return protocol.AppendSimple(out, "OK")
 }
 
-// checkPassword authenticates user/pass against requirepass, as Redis's default user: with
-// no requirepass the default user has no password and any password is accepted. Only the
-// "default" user exists.
-func (s *Server) checkPassword(user, pass []byte) bool {
-	if string(user) != "default" {
-		return false
-	}
-	want := s.requirePass()
-	if want == "" {
-		return true
-	}
-	return subtle.ConstantTimeCompare(pass, []byte(want)) == 1
-}
-
 func cmdAuth(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	if len(args) > 3 {
 		return appendErr(out, errSyntax)
 	}
+	// Users and passwords are ACL's (acl.go); the default user's password is requirepass.
 	if len(args) == 2 {
-		if s.requirePass() == "" {
+		if s.defaultNoPass() {
 			return appendErr(out, "ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?")
 		}
-		if !s.checkPassword([]byte("default"), args[1]) {
+		if !s.logIn(c, args[0], []byte("default"), args[1]) {
 			return appendErr(out, errWrongPass)
 		}
-	} else if !s.checkPassword(args[1], args[2]) {
+	} else if !s.logIn(c, args[0], args[1], args[2]) {
 		return appendErr(out, errWrongPass)
 	}
-	c.authenticated = true
 	return protocol.AppendSimple(out, "OK")
 }
 
@@ -108,11 +96,8 @@ func cmdHello(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte
 			return appendErrText(out, "ERR Syntax error in HELLO option '"+cstr(args[j])+"'")
 		}
 	}
-	if user != nil {
-		if !s.checkPassword(user, pass) {
-			return appendErr(out, errWrongPass)
-		}
-		c.authenticated = true
+	if user != nil && !s.logIn(c, args[0], user, pass) {
+		return appendErr(out, errWrongPass)
 	}
 	if !c.authenticated {
 		// Redis 7.2's text; 7.0 says "the HELLO AUTH <user> <pass> option".
@@ -227,20 +212,44 @@ func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 	dst = append(dst, " flags="...)
 	// Redis's flag letters in its order; N when none applies.
 	nflags := len(dst)
+	if c.sub.monitor.Load() {
+		dst = append(dst, 'O') // MONITOR
+	}
+	if c.IsPubSub() {
+		dst = append(dst, 'P') // subscribed
+	}
+	if c.tx.pub.Load() > 0 {
+		dst = append(dst, 'x') // in MULTI
+	}
+	if c.blocked.Load() {
+		dst = append(dst, 'b') // a client pause holds its command back
+	}
+	dst = appendTrackingFlags(dst, c) // t, R, B (tracking.go)
+	if c.tx.dirty.Load() {
+		dst = append(dst, 'd') // a watched key changed
+	}
 	if c.Unix {
 		dst = append(dst, 'U')
 	}
 	if c.noEvict.Load() {
 		dst = append(dst, 'e')
 	}
+	if c.noTouch.Load() {
+		dst = append(dst, 'T')
+	}
 	if len(dst) == nflags {
 		dst = append(dst, 'N')
 	}
 	dst = append(dst, " db="...)
 	dst = strconv.AppendInt(dst, int64(c.DB), 10)
-	dst = append(dst, " sub=0 psub=0 ssub=0 multi=-1 qbuf="...)
+	dst = c.sub.appendCounts(dst)
+	dst = append(dst, " multi="...)
+	dst = strconv.AppendInt(dst, c.tx.pub.Load()-1, 10) // queued commands, -1 outside MULTI
+	dst = append(dst, " qbuf="...)
 	dst = strconv.AppendInt(dst, c.qbuf.Load(), 10)
-	dst = append(dst, " qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem="...)
+	dst = append(dst, " qbuf-free=0 argv-mem=0 multi-mem="...)
+	dst = strconv.AppendInt(dst, c.tx.mem.Load(), 10)
+	dst = append(dst, " rbs=0 rbp=0 obl=0 oll=0 omem="...)
 	dst = strconv.AppendInt(dst, c.omem.Load(), 10)
 	dst = append(dst, " tot-mem="...)
 	dst = strconv.AppendInt(dst, c.totMem.Load(), 10)
@@ -250,7 +259,11 @@ func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 	} else {
 		dst = append(dst, "NULL"...)
 	}
-	dst = append(dst, " user=default redir=-1 resp="...)
+	dst = append(dst, " user="...)
+	dst = append(dst, c.userName()...)
+	dst = append(dst, " redir="...)
+	dst = strconv.AppendInt(dst, trackRedirect(c), 10)
+	dst = append(dst, " resp="...)
 	dst = strconv.AppendInt(dst, int64(c.Proto), 10)
 	c.attrMu.Lock()
 	dst = append(dst, " lib-name="...)
@@ -320,15 +333,22 @@ func sortClients(l []*Client) {
 	}
 }
 
-func cmdClientHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	return appendHelp(out, "CLIENT", []string{
-		"GETNAME",
-		"    Return the name of the current connection.",
-		"ID",
-		"    Return the ID of the current connection.",
-		"INFO",
-		"    Return information about the current client connection.",
-		"KILL <ip:port>",
+// clientHelp is Redis 7.2's CLIENT HELP text in its order, each group with the subcommand
+// it describes: cmdClientHelp shows the groups of the subcommands the table has, so those
+// registered by other parts of the server (client-side caching) appear with them. KILL and
+// LIST describe the filters this server has.
+var clientHelp = []struct {
+	sub   string
+	lines []string
+}{
+	{"caching", []string{"CACHING (YES|NO)",
+		"    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes."}},
+	{"getredir", []string{"GETREDIR",
+		"    Return the client ID we are redirecting to when tracking is enabled."}},
+	{"getname", []string{"GETNAME", "    Return the name of the current connection."}},
+	{"id", []string{"ID", "    Return the ID of the current connection."}},
+	{"info", []string{"INFO", "    Return information about the current client connection."}},
+	{"kill", []string{"KILL <ip:port>",
 		"    Kill connection made from <ip:port>.",
 		"KILL <option> <value> [<option> <value> [...]]",
 		"    Kill connections. Options are:",
@@ -345,18 +365,39 @@ func cmdClientHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 		"    * ID <client-id>",
 		"      Kill connections by client id.",
 		"    * MAXAGE <maxage>",
-		"      Kill connections older than the specified age.",
-		"LIST [ID <client-id> [<client-id> ...]]",
-		"    Return information about client connections.",
-		"NO-EVICT (ON|OFF)",
-		"    Protect current client connection from eviction.",
-		"SETINFO <option> <value>",
+		"      Kill connections older than the specified age."}},
+	{"list", []string{"LIST [ID <client-id> [<client-id> ...]]",
+		"    Return information about client connections."}},
+	{"unpause", []string{"UNPAUSE", "    Stop the current client pause, resuming traffic."}},
+	{"pause", []string{"PAUSE <timeout> [WRITE|ALL]",
+		"    Suspend all, or just write, clients for <timeout> milliseconds."}},
+	{"reply", []string{"REPLY (ON|OFF|SKIP)", "    Control the replies sent to the current connection."}},
+	{"setname", []string{"SETNAME <name>", "    Assign the name <name> to the current connection."}},
+	{"setinfo", []string{"SETINFO <option> <value>",
 		"    Set client meta attr. Options are:",
 		"    * LIB-NAME: the client lib name.",
-		"    * LIB-VER: the client lib version.",
-		"SETNAME <name>",
-		"    Assign the name <name> to the current connection.",
-	})
+		"    * LIB-VER: the client lib version."}},
+	{"unblock", []string{"UNBLOCK <clientid> [TIMEOUT|ERROR]", "    Unblock the specified blocked client."}},
+	{"tracking", []string{"TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+		"         [OPTIN] [OPTOUT] [NOLOOP]",
+		"    Control server assisted client side caching."}},
+	{"trackinginfo", []string{"TRACKINGINFO", "    Report tracking status for the current connection."}},
+	{"no-evict", []string{"NO-EVICT (ON|OFF)", "    Protect current client connection from eviction."}},
+	{"no-touch", []string{"NO-TOUCH (ON|OFF)", "    Will not touch LRU/LFU stats when this mode is on."}},
+}
+
+func cmdClientHelp(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
+	var subs map[string]*command
+	if cmd := lookup(s.table, args[0]); cmd != nil {
+		subs = cmd.subs
+	}
+	var lines []string
+	for _, g := range clientHelp {
+		if _, ok := subs[g.sub]; ok {
+			lines = append(lines, g.lines...)
+		}
+	}
+	return appendHelp(out, "CLIENT", lines)
 }
 
 // appendHelp is addReplyHelp: a header line, the lines, and the HELP line, as status replies.

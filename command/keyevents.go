@@ -8,4 +8,6 @@ import "github.com/sidecache/sidecache/engine"
 // the order they happened. It must stay cheap when nobody watches or tracks, and must not
 // call back into the engine.
 func (s *Server) keyChanged(db int, key []byte, ev engine.Event) {
+	s.touchWatched(db, key, ev)
+	s.trackKeyChanged(key, ev)
 }

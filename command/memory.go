@@ -66,10 +66,16 @@ func (s *Server) shrink() {
 	}
 	go func() {
 		defer s.shrinking.Store(false)
-		for s.eng.EvictToLimit(s.nowMs(), s.evictBudget()) == engine.ErrBudget {
+		for s.evictSlice() == engine.ErrBudget {
 			time.Sleep(time.Millisecond) // leave the segment locks to the event loops between slices
 		}
 	}()
+}
+
+// evictSlice is one background eviction slice, never inside a transaction (Quiesce).
+func (s *Server) evictSlice() (err error) {
+	s.Quiesce(func() { err = s.eng.EvictToLimit(s.nowMs(), s.evictBudget()) })
+	return err
 }
 
 // shrinkState is the Server's part of the memory gate.
@@ -144,7 +150,7 @@ func stringShape(v []byte) (isInt bool, n int64, embstr bool) {
 }
 
 func cmdObjectEncoding(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	enc := "raw"
+	enc, hashEnc := "raw", ""
 	info, ok := s.objectLookup(c, args[2], now, func(v []byte) {
 		switch isInt, _, emb := stringShape(v); {
 		case isInt:
@@ -152,12 +158,13 @@ func cmdObjectEncoding(s *Server, c *Client, args [][]byte, now int64, out []byt
 		case emb:
 			enc = "embstr"
 		}
+		hashEnc = engine.HashEncoding(v) // meaningful for a hash only
 	}, &out)
 	if !ok {
 		return out
 	}
-	if info.Type != engine.TypeString {
-		enc = "listpack" // the only other type stored today is a small hash
+	if info.Type == engine.TypeHash {
+		enc = hashEnc
 	}
 	return protocol.AppendBulkString(out, enc)
 }

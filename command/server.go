@@ -19,6 +19,12 @@ type Options struct {
 	Version string // sidecache_version for INFO
 	// NetStats, if set, supplies netpoll's byte and rejection counters for INFO.
 	NetStats func() NetStats
+	// Barrier, if set, isolates EXEC from the other event loops (multi.go); the network
+	// layer may also install it with SetBarrier.
+	Barrier Barrier
+	// Shutdown, if set, starts the process's graceful shutdown as SIGTERM does (SHUTDOWN);
+	// it must return at once.
+	Shutdown func()
 }
 
 // Server executes commands for all connections. Safe for concurrent use by all event loops.
@@ -50,9 +56,20 @@ type Server struct {
 	statsMu      sync.Mutex
 	statsBase    engine.Stats
 	commandsBase int64
+	netBase      NetStats // netpoll's counters at the last CONFIG RESETSTAT (netStatsSinceReset)
 
 	statsState // command statistics and the slow log (stats.go)
+	txState    // transactions: the Barrier and the watched keys (multi.go, watch.go)
+	trackState // client-side caching (tracking.go)
 	shrinkState
+
+	pubsubState // channels, patterns and MONITOR clients (pubsub.go, monitor.go)
+
+	aclState // users and their permissions (acl.go); the table before rename-command (rename.go)
+
+	pauseState // CLIENT PAUSE (pause.go)
+	adminState // SHUTDOWN (server_admin.go)
+	upState    // upstream mode: the keyspace is a central Redis's (upstream.go)
 }
 
 // NewServer returns a Server.
@@ -67,8 +84,14 @@ func NewServer(o Options) *Server {
 
 		netStats: o.NetStats,
 	}
+	s.barrier = o.Barrier
+	s.shutdownFn = o.Shutdown
 	s.loadPass()
 	s.initStats()
+	s.initTracking()
+	s.applyRenames() // after initStats: every command, renamed away or not, has an id
+	s.initACL()
+	s.initPubSub()
 	if s.eng != nil {
 		s.eng.SetOnChange(s.keyChanged)
 	}
@@ -79,6 +102,7 @@ func NewServer(o Options) *Server {
 		// CONFIG SET of maxmemory and the eviction settings takes effect in the engine at
 		// once (maxmemory holds bytes: "auto" is resolved when parsed); see memory.go.
 		s.wireMemory()
+		s.wireHash() // hash-max-listpack-entries / -value (hash.go)
 	}
 	return s
 }
@@ -99,8 +123,13 @@ func (s *Server) requirePass() string { return *s.pass.Load() }
 
 func (s *Server) nowMs() int64 { return time.Now().UnixMilli() }
 
-// db returns the client's selected database.
-func (s *Server) db(c *Client) *engine.DB { return s.eng.DB(c.DB) }
+// db returns the client's selected database (its no-touch view under CLIENT NO-TOUCH).
+func (s *Server) db(c *Client) *engine.DB {
+	if c.noTouch.Load() {
+		return s.eng.DBNoTouch(c.DB)
+	}
+	return s.eng.DB(c.DB)
+}
 
 // Exec runs one command and appends its reply to out. args are borrowed (valid only during
 // the call); now is ms since the epoch, read once per batch. Nothing is allocated on the hot
@@ -109,12 +138,20 @@ func (s *Server) db(c *Client) *engine.DB { return s.eng.DB(c.DB) }
 // The checks run in Redis's order (server.c processCommand): unknown command, unknown
 // subcommand, arity, then authentication.
 func (s *Server) Exec(c *Client, args [][]byte, now int64, out []byte) []byte {
+	c.Postponed, c.Deferred = false, false
+	if c.replyFlags != 0 { // CLIENT REPLY OFF or SKIP (client_modes.go)
+		return s.execQuiet(c, args, now, time.Time{}, out)
+	}
 	return s.exec(c, args, now, time.Time{}, out)
 }
 
 // ExecTimed is Exec for a command that makes up a whole batch, which started at start: the
 // command is timed from there, always (see stats.go), at the cost of one clock read.
 func (s *Server) ExecTimed(c *Client, args [][]byte, now int64, start time.Time, out []byte) []byte {
+	c.Postponed, c.Deferred = false, false
+	if c.replyFlags != 0 {
+		return s.execQuiet(c, args, now, start, out)
+	}
 	return s.exec(c, args, now, start, out)
 }
 
@@ -122,11 +159,18 @@ func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []b
 	if len(args) == 0 {
 		return out
 	}
+	if c.track.tc.Load() != nil && !c.postponed { // once per command, not per retry (pause.go)
+		s.trackNext(c, args)
+	}
 	start := len(out)
 	cmd := lookup(s.table, args[0])
 	if cmd == nil {
+		if s.up != nil && len(args[0]) > 0 {
+			return s.upUnknown(c, args, now, out) // upstream.go
+		}
 		out = appendUnknownCommand(out, args)
 		s.countError(c.stats, out[start:])
+		c.tx.refused()
 		return out
 	}
 	if cmd.subs != nil && len(args) >= 2 {
@@ -134,36 +178,56 @@ func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []b
 		if sub == nil {
 			out = appendUnknownSubcommand(out, args[0], args[1])
 			s.countError(c.stats, out[start:])
+			c.tx.refused()
 			return out
 		}
 		cmd = sub
 	}
 	if !cmd.arityOK(len(args)) {
 		out = appendArityError(out, cmd.name)
-		s.reject(c, cmd, out[start:])
-		return out
+		return s.refuse(c, cmd, out, start)
 	}
-	if !c.authenticated && cmd.flags&flagNoAuth == 0 && s.requirePass() != "" {
+	if !c.authenticated && cmd.flags&flagNoAuth == 0 && s.authRequired() {
 		// As Redis's authRequired: once the default user has no password again, clients
 		// that never authenticated need not.
 		out = appendErr(out, errNoAuth)
-		s.reject(c, cmd, out[start:])
-		return out
+		return s.refuse(c, cmd, out, start)
+	}
+	// ACL: one branch for a user who may run anything (the default user, usually).
+	if r := c.user.Load().rules.Load(); !r.unrestricted {
+		if o, refused := s.aclRefuse(c, r, cmd, args, out); refused {
+			return s.refuse(c, cmd, o, start)
+		}
 	}
 	if cmd.flags&flagProtected != 0 && !s.debugEnabled {
 		out = appendErr(out, errDebugDisabled)
-		s.reject(c, cmd, out[start:])
-		return out
+		return s.refuse(c, cmd, out, start)
 	}
-	if cmd.flags&flagDenyOOM != 0 && s.denyOOM() {
+	if (cmd.flags&flagDenyOOM != 0 || c.tx.on && c.tx.oomApplies(cmd)) && s.denyOOM() {
 		out = appendErr(out, errOOMText)
-		s.reject(c, cmd, out[start:])
+		return s.refuse(c, cmd, out, start)
+	}
+	if c.sub.gate { // subscribed in RESP2, or MONITOR (pubsub.go)
+		if msg := gateError(c, cmd); msg != "" {
+			out = appendErrText(out, msg)
+			return s.refuse(c, cmd, out, start)
+		}
+	}
+	// CLIENT PAUSE holds the command back, before MULTI would queue it (pause.go).
+	if (c.postponed || s.pauseKind.Load() != pauseOff) && s.postpone(c, cmd, now) {
+		c.lastName.Store(cmd)
+		c.Postponed = true
 		return out
 	}
 	c.lastCmd.Store(now)
 	c.lastName.Store(cmd)
+	if c.tx.on && cmd.flags&flagNoQueue == 0 {
+		return s.queue(c, cmd, args, out)
+	}
+	c.sub.top = cmd
 	if !statsEnabled {
-		out = cmd.run(s, c, args, now, out)
+		out = s.run(c, cmd, args, now, out)
+		s.afterRun(c, cmd, args)
 		c.commands.Store(c.commands.Load() + 1)
 		return out
 	}
@@ -173,7 +237,8 @@ func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []b
 	} else if w = s.timing(c, cmd, len(args)); w != 0 {
 		t0 = time.Now()
 	}
-	out = cmd.run(s, c, args, now, out)
+	out = s.run(c, cmd, args, now, out)
+	s.afterRun(c, cmd, args)
 	s.afterCall(c, cmd, args, out[start:], t0, w)
 	// After the command, as Redis's call(): INFO does not count itself. Only c's loop
 	// writes the counter: a load and a store, no locked add.

@@ -50,9 +50,10 @@ const (
 	secLatencystats
 	secCluster
 	secKeyspace
+	secUpstream // upstream mode only (upstream.go)
 
 	secDefault = secServer | secClients | secMemory | secPersistence | secStats | secReplication |
-		secCPU | secModules | secErrorstats | secCluster | secKeyspace
+		secCPU | secModules | secErrorstats | secCluster | secKeyspace | secUpstream
 	secAll = secDefault | secCommandstats | secLatencystats
 )
 
@@ -64,7 +65,7 @@ var sectionNames = []struct {
 	{"persistence", secPersistence}, {"stats", secStats}, {"replication", secReplication},
 	{"cpu", secCPU}, {"modules", secModules}, {"commandstats", secCommandstats},
 	{"errorstats", secErrorstats}, {"latencystats", secLatencystats}, {"cluster", secCluster},
-	{"keyspace", secKeyspace},
+	{"keyspace", secKeyspace}, {"upstream", secUpstream},
 }
 
 // cmdInfo answers INFO [section ...]: "default" (no argument), "all", "everything" or
@@ -255,8 +256,8 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.str("maxclients", s.cfgGet("maxclients", "10000"))
 		w.str("client_recent_max_input_buffer", "0")
 		w.str("client_recent_max_output_buffer", "0")
-		w.str("blocked_clients", "0")
-		w.str("tracking_clients", "0")
+		w.int("blocked_clients", s.blockedClients())
+		w.int("tracking_clients", s.tracker.Clients())
 		w.str("clients_in_timeout_table", "0")
 	}
 	if sections&secMemory != 0 {
@@ -277,7 +278,17 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.b = strconv.AppendFloat(append(w.b, "used_memory_peak_perc:"...), perc, 'f', 2, 64)
 		w.b = append(w.b, "%\r\n"...)
 		w.int("used_memory_overhead", st.IndexBytes)
+		w.str("used_memory_startup", "0") // the arena starts empty
 		w.int("used_memory_dataset", st.UsedMemory-st.IndexBytes)
+		dperc := 0.0
+		if st.UsedMemory > 0 {
+			dperc = float64(st.UsedMemory-st.IndexBytes) * 100 / float64(st.UsedMemory)
+		}
+		w.b = strconv.AppendFloat(append(w.b, "used_memory_dataset_perc:"...), dperc, 'f', 2, 64)
+		w.b = append(w.b, "%\r\n"...)
+		sysMem := totalSystemMemory()
+		w.int("total_system_memory", sysMem)
+		w.str("total_system_memory_human", bytesToHuman(sysMem))
 		w.int("arena_committed", st.ArenaCommitted)
 		w.int("index_bytes", st.IndexBytes)
 		w.int("large_values_bytes", st.LargeBytes)
@@ -291,31 +302,54 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		}
 		w.float("mem_fragmentation_ratio", frag, 2)
 		w.int("mem_fragmentation_bytes", r-st.UsedMemory)
+		// No AOF, replicas or cluster links hold memory here.
+		w.str("mem_not_counted_for_evict", "0")
+		w.str("mem_replication_backlog", "0")
+		w.str("mem_total_replication_buffers", "0")
+		w.str("mem_clients_slaves", "0")
+		w.int("mem_clients_normal", s.clientMemory())
+		w.str("mem_cluster_links", "0")
+		w.str("mem_aof_buffer", "0")
 		w.str("mem_allocator", "sidecache-arena")
+		w.str("active_defrag_running", "0")
 		w.str("lazyfree_pending_objects", "0")
+		w.str("lazyfreed_objects", "0")
 	}
 	if sections&secPersistence != 0 {
+		// Redis 7.0's fields for a server that never saved, forked or loaded (no RDB, no AOF);
+		// the last save time is the start, as LASTSAVE reports.
 		w.section("Persistence")
-		w.str("loading", "0")
-		w.str("async_loading", "0")
+		for _, f := range []string{"loading", "async_loading", "current_cow_peak", "current_cow_size",
+			"current_cow_size_age"} {
+			w.str(f, "0")
+		}
+		w.str("current_fork_perc", "0.00")
+		w.str("current_save_keys_processed", "0")
+		w.str("current_save_keys_total", "0")
 		w.str("rdb_changes_since_last_save", "0")
 		w.str("rdb_bgsave_in_progress", "0")
 		w.int("rdb_last_save_time", s.started.Unix())
 		w.str("rdb_last_bgsave_status", "ok")
 		w.str("rdb_last_bgsave_time_sec", "-1")
 		w.str("rdb_current_bgsave_time_sec", "-1")
-		w.str("aof_enabled", "0")
-		w.str("aof_rewrite_in_progress", "0")
-		w.str("aof_rewrite_scheduled", "0")
+		for _, f := range []string{"rdb_saves", "rdb_last_cow_size", "rdb_last_load_keys_expired",
+			"rdb_last_load_keys_loaded", "aof_enabled", "aof_rewrite_in_progress", "aof_rewrite_scheduled"} {
+			w.str(f, "0")
+		}
 		w.str("aof_last_rewrite_time_sec", "-1")
 		w.str("aof_current_rewrite_time_sec", "-1")
 		w.str("aof_last_bgrewrite_status", "ok")
+		w.str("aof_rewrites", "0")
+		w.str("aof_rewrites_consecutive_failures", "0")
 		w.str("aof_last_write_status", "ok")
+		for _, f := range []string{"aof_last_cow_size", "module_fork_in_progress", "module_fork_last_cow_size"} {
+			w.str(f, "0")
+		}
 	}
 	if sections&secStats != 0 {
 		var ns NetStats
 		if s.netStats != nil {
-			ns = s.netStats()
+			ns = s.netStatsSinceReset()
 		}
 		w.section("Stats")
 		w.int("total_connections_received", s.connectionsReceived.Load())
@@ -323,20 +357,42 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.str("instantaneous_ops_per_sec", "0")
 		w.int("total_net_input_bytes", ns.InputBytes)
 		w.int("total_net_output_bytes", ns.OutputBytes)
+		w.str("total_net_repl_input_bytes", "0") // no replication
+		w.str("total_net_repl_output_bytes", "0")
+		w.str("instantaneous_input_repl_kbps", "0.00")
+		w.str("instantaneous_output_repl_kbps", "0.00")
 		w.int("rejected_connections", ns.RejectedConnections)
+		w.str("sync_full", "0")
+		w.str("sync_partial_ok", "0")
+		w.str("sync_partial_err", "0")
 		w.int("expired_keys", st.ExpiredKeys)
 		w.int("evicted_keys", st.EvictedKeys)
 		w.int("evicted_clients", ns.EvictedClients)
 		w.int("keyspace_hits", st.KeyspaceHits)
 		w.int("keyspace_misses", st.KeyspaceMisses)
-		w.str("pubsub_channels", "0")
-		w.str("pubsub_patterns", "0")
-		w.str("pubsubshard_channels", "0")
-		w.str("tracking_total_keys", "0")
-		w.str("tracking_total_items", "0")
-		w.str("tracking_total_prefixes", "0")
+		w.int("pubsub_channels", int64(s.channels.NumChannels()))
+		w.int("pubsub_patterns", int64(s.channels.NumPatterns()))
+		w.int("pubsubshard_channels", int64(s.shardChs.NumChannels()))
+		// Nothing forks, migrates, defragments or replicates here.
+		for _, f := range []string{"latest_fork_usec", "total_forks", "migrate_cached_sockets",
+			"slave_expires_tracked_keys", "active_defrag_hits", "active_defrag_misses",
+			"active_defrag_key_hits", "active_defrag_key_misses", "total_active_defrag_time",
+			"current_active_defrag_time"} {
+			w.str(f, "0")
+		}
+		w.int("tracking_total_keys", s.tracker.Keys())
+		w.int("tracking_total_items", s.tracker.Items())
+		w.int("tracking_total_prefixes", s.tracker.Prefixes())
 		w.str("unexpected_error_replies", "0")
 		w.int("total_error_replies", int64(s.errorRepliesSinceReset()))
+		w.str("dump_payload_sanitizations", "0") // no RESTORE
+		w.str("io_threaded_reads_processed", "0")
+		w.str("io_threaded_writes_processed", "0")
+		// Redis 7.2's ACL counters.
+		w.int("acl_access_denied_auth", s.deniedAuth.Load())
+		w.int("acl_access_denied_cmd", s.deniedCmd.Load())
+		w.int("acl_access_denied_key", s.deniedKey.Load())
+		w.int("acl_access_denied_channel", s.deniedChannel.Load())
 		// Redis 7.4's name; 7.0 has no such counter.
 		w.int("client_output_buffer_limit_disconnections", ns.OutputBufferLimitClosed)
 	}
@@ -382,6 +438,10 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 		w.section("Cluster")
 		w.str("cluster_enabled", "0")
 	}
+	if sections&secUpstream != 0 && s.up != nil {
+		w.section("Upstream")
+		w.b = s.up.AppendInfo(w.b)
+	}
 	if sections&secKeyspace != 0 {
 		w.section("Keyspace")
 		for i := 0; i < s.eng.NumDBs(); i++ {
@@ -396,7 +456,9 @@ func (s *Server) AppendInfo(dst []byte, sections int, now int64) []byte {
 			w.b = strconv.AppendInt(w.b, keys, 10)
 			w.b = append(w.b, ",expires="...)
 			w.b = strconv.AppendInt(w.b, db.Expires(), 10)
-			w.b = append(w.b, ",avg_ttl=0\r\n"...)
+			w.b = append(w.b, ",avg_ttl="...)
+			w.b = strconv.AppendInt(w.b, db.AvgTTL(), 10)
+			w.b = append(w.b, "\r\n"...)
 		}
 	}
 	return w.b

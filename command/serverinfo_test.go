@@ -167,7 +167,7 @@ func TestCommandCommand(t *testing.T) {
 	h := newHarness(t)
 	f := h.f()
 	f("command count", ":"+strconv.Itoa(len(h.s.table))+"\r\n")
-	if got := h.run("command", "info", "get"); got != "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*0\r\n*0\r\n*0\r\n*0\r\n" {
+	if got := h.run("command", "info", "get"); got != "*1\r\n*10\r\n$3\r\nget\r\n:2\r\n*2\r\n+readonly\r\n+fast\r\n:1\r\n:1\r\n:1\r\n*3\r\n+@read\r\n+@string\r\n+@fast\r\n*0\r\n*0\r\n*0\r\n" {
 		t.Fatalf("COMMAND INFO get: %q", got)
 	}
 	f("command info nosuch", "*1\r\n$-1\r\n")
@@ -178,8 +178,16 @@ func TestCommandCommand(t *testing.T) {
 		t.Fatalf("COMMAND INFO client|setname: %+v", v)
 	}
 	f("command docs get", "*0\r\n")
-	if v := parseReply(t, h.run("command", "list")); len(v.Elems) != len(h.s.table) {
-		t.Fatalf("COMMAND LIST: %d", len(v.Elems))
+	if v := parseReply(t, h.run("command", "list")); len(v.Elems) != len(h.s.cmdList) {
+		t.Fatalf("COMMAND LIST: %d names, %d commands and subcommands", len(v.Elems), len(h.s.cmdList))
+	}
+	f("command list filterby pattern config|g*", "*1\r\n$10\r\nconfig|get\r\n")
+	f("command list filterby aclcat nosuch", "*0\r\n")
+	f("command list filterby module x", "*0\r\n")
+	f("command list filterby bad x", "-ERR syntax error\r\n")
+	f("command list filterby aclcat", "-ERR syntax error\r\n")
+	if v := parseReply(t, h.run("command", "list", "filterby", "aclcat", "keyspace")); len(v.Elems) == 0 {
+		t.Fatal("COMMAND LIST FILTERBY ACLCAT keyspace: empty")
 	}
 	f("command getkeys get k", "*1\r\n$1\r\nk\r\n")
 	f("command getkeys mset a 1 b 2", "*2\r\n$1\r\na\r\n$1\r\nb\r\n")

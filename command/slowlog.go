@@ -106,7 +106,8 @@ func (s *Server) slowlogAdd(c *Client, cmd *command, args [][]byte, d time.Durat
 }
 
 // redacted reports whether argument i of the command is a password, which the slow log does
-// not keep: AUTH's arguments, HELLO's after AUTH, CONFIG SET requirepass's value.
+// not keep: AUTH's arguments, HELLO's after AUTH, CONFIG SET requirepass's value, ACL
+// SETUSER's arguments.
 func redacted(cmd *command, args [][]byte, i int) bool {
 	switch cmd.name {
 	case "auth":
@@ -119,6 +120,8 @@ func redacted(cmd *command, args [][]byte, i int) bool {
 		}
 	case "config|set":
 		return i >= 3 && i%2 == 1 && eqFold(args[i-1], "requirepass")
+	case "acl|setuser":
+		return i >= 2 // the user and every rule, as Redis redacts them (passwords among them)
 	}
 	return false
 }

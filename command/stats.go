@@ -242,7 +242,7 @@ func (s *Server) afterCall(c *Client, cmd *command, args [][]byte, reply []byte,
 		cc.histNs.add(st.shared, w*uint64(d))
 		cc.hist[latencyBucket(d)].add(st.shared, w)
 	}
-	if thr := s.slowlogThreshold.Load(); thr >= 0 && d >= time.Duration(thr)*time.Microsecond {
+	if thr := s.slowlogThreshold.Load(); thr >= 0 && d >= time.Duration(thr)*time.Microsecond && cmd.flags&flagSkipSlowlog == 0 {
 		s.slowlogAdd(c, cmd, args, d)
 	}
 }

@@ -20,6 +20,12 @@ const (
 	flagNoAuth // allowed before AUTH (AUTH, HELLO, QUIT)
 	flagAllowBusy
 	flagProtected // refused unless enable-debug-command is yes (DEBUG)
+	flagSkipSlowlog
+	flagNoQueue // runs at once inside MULTI instead of being queued (multi.go)
+	flagNoMulti // refused inside MULTI (Redis's no-multi: SAVE, SHUTDOWN, SYNC, PSYNC)
+	// flagMayReplicate: not a write, yet held back by CLIENT PAUSE WRITE (Redis's
+	// CMD_MAY_REPLICATE: PUBLISH, EVAL ...); COMMAND INFO does not show it (pause.go).
+	flagMayReplicate
 )
 
 // handler executes one command whose name and arity were already checked. args are
@@ -98,7 +104,7 @@ func buildTable() map[string]*command {
 	// connection
 	add("ping", -1, f, 0, 0, 0, cmdPing)
 	add("echo", 2, f, 0, 0, 0, cmdEcho)
-	add("quit", -1, na|ld|st|flagAllowBusy|ns|f, 0, 0, 0, cmdQuit)
+	add("quit", -1, na|ld|st|flagAllowBusy|ns|f|flagNoQueue, 0, 0, 0, cmdQuit)
 	add("select", 2, ld|st|f, 0, 0, 0, cmdSelect)
 	add("hello", -1, na|ld|st|ns|f|flagAllowBusy, 0, 0, 0, cmdHello)
 	add("auth", -2, na|ld|st|ns|f|flagAllowBusy, 0, 0, 0, cmdAuth)
@@ -112,6 +118,18 @@ func buildTable() map[string]*command {
 	sub(client, "kill", -3, a|ns|ld|st, 0, 0, 0, cmdClientKill)
 	sub(client, "no-evict", 3, a|ns|ld|st, 0, 0, 0, cmdClientNoEvict)
 	sub(client, "help", 2, ld|st, 0, 0, 0, cmdClientHelp)
+	sub(client, "pause", -3, a|ns|ld|st, 0, 0, 0, cmdClientPause)
+	sub(client, "unpause", 2, a|ns|ld|st, 0, 0, 0, cmdClientUnpause)
+	sub(client, "reply", 3, ns|ld|st, 0, 0, 0, cmdClientReply)
+	sub(client, "no-touch", 3, ns|ld|st, 0, 0, 0, cmdClientNoTouch)
+	sub(client, "unblock", -3, a|ns|ld|st, 0, 0, 0, cmdClientUnblock)
+	sub(client, "getredir", 2, ns|ld|st, 0, 0, 0, cmdClientGetRedir)
+	sub(client, "tracking", -3, ns|ld|st, 0, 0, 0, cmdClientTracking) // tracking.go
+	sub(client, "caching", 3, ns|ld|st, 0, 0, 0, cmdClientCaching)
+	sub(client, "trackinginfo", 2, ns|ld|st, 0, 0, 0, cmdClientTrackingInfo)
+	add("reset", 1, ns|ld|st|f|na|flagAllowBusy|flagNoQueue, 0, 0, 0, cmdReset)
+	add("readonly", 1, ld|st|f, 0, 0, 0, cmdClusterDisabled)
+	add("readwrite", 1, ld|st|f, 0, 0, 0, cmdClusterDisabled)
 
 	// strings
 	add("get", 2, r|f, 1, 1, 1, cmdGet)
@@ -125,7 +143,7 @@ func buildTable() map[string]*command {
 	add("getset", 3, w|d|f, 1, 1, 1, cmdGetSet)
 	add("getdel", 2, w|f, 1, 1, 1, cmdGetDel)
 	add("getex", -2, w|f, 1, 1, 1, cmdGetEx)
-	add("append", 3, w|d, 1, 1, 1, cmdAppend)
+	add("append", 3, w|d|f, 1, 1, 1, cmdAppend)
 	add("strlen", 2, r|f, 1, 1, 1, cmdStrlen)
 	add("getrange", 4, r, 1, 1, 1, cmdGetRange)
 	add("substr", 4, r, 1, 1, 1, cmdGetRange)
@@ -146,6 +164,31 @@ func buildTable() map[string]*command {
 	add("bitfield", -2, w|d, 1, 1, 1, cmdBitField)
 	add("bitfield_ro", -2, r|f, 1, 1, 1, cmdBitFieldRO)
 
+	// transactions (multi.go, watch.go)
+	add("multi", 1, ns|ld|st|f|flagAllowBusy|flagNoQueue, 0, 0, 0, cmdMulti)
+	add("exec", 1, ns|ld|st|flagSkipSlowlog|flagNoQueue, 0, 0, 0, cmdExec)
+	add("discard", 1, ns|ld|st|f|flagAllowBusy|flagNoQueue, 0, 0, 0, cmdDiscard)
+	add("watch", -2, ns|ld|st|f|flagAllowBusy|flagNoQueue, 1, -1, 1, cmdWatch)
+	add("unwatch", 1, ns|ld|st|f|flagAllowBusy, 0, 0, 0, cmdUnwatch)
+
+	// hashes (hash.go)
+	add("hset", -4, w|d|f, 1, 1, 1, cmdHSet)
+	add("hsetnx", 4, w|d|f, 1, 1, 1, cmdHSetNX)
+	add("hmset", -4, w|d|f, 1, 1, 1, cmdHMSet)
+	add("hget", 3, r|f, 1, 1, 1, cmdHGet)
+	add("hmget", -3, r|f, 1, 1, 1, cmdHMGet)
+	add("hgetall", 2, r, 1, 1, 1, cmdHGetAll)
+	add("hkeys", 2, r, 1, 1, 1, cmdHKeys)
+	add("hvals", 2, r, 1, 1, 1, cmdHVals)
+	add("hdel", -3, w|f, 1, 1, 1, cmdHDel)
+	add("hexists", 3, r|f, 1, 1, 1, cmdHExists)
+	add("hlen", 2, r|f, 1, 1, 1, cmdHLen)
+	add("hstrlen", 3, r|f, 1, 1, 1, cmdHStrlen)
+	add("hincrby", 4, w|d|f, 1, 1, 1, cmdHIncrBy)
+	add("hincrbyfloat", 4, w|d|f, 1, 1, 1, cmdHIncrByFloat)
+	add("hrandfield", -2, r, 1, 1, 1, cmdHRandField)
+	add("hscan", -3, r, 1, 1, 1, cmdHScan)
+
 	// keyspace
 	add("del", -2, w, 1, -1, 1, cmdDel)
 	add("unlink", -2, w|f, 1, -1, 1, cmdDel)
@@ -160,6 +203,9 @@ func buildTable() map[string]*command {
 	add("randomkey", 1, r, 0, 0, 0, cmdRandomKey)
 	add("rename", 3, w, 1, 2, 1, cmdRename)
 	add("renamenx", 3, w|f, 1, 2, 1, cmdRenameNX)
+	add("swapdb", 3, w|f, 0, 0, 0, cmdSwapDB)
+	add("move", 3, w|f, 1, 1, 1, cmdMove)
+	add("copy", -3, w|d, 1, 2, 1, cmdCopy)
 
 	// expiry
 	add("expire", -3, w|f, 1, 1, 1, cmdExpire)
@@ -171,6 +217,25 @@ func buildTable() map[string]*command {
 	add("expiretime", 2, r|f, 1, 1, 1, cmdExpireTime)
 	add("pexpiretime", 2, r|f, 1, 1, 1, cmdPExpireTime)
 	add("persist", 2, w|f, 1, 1, 1, cmdPersist)
+
+	// pub/sub
+	ps := flagPubSub
+	add("subscribe", -2, ps|ns|ld|st, 0, 0, 0, cmdSubscribe)
+	add("psubscribe", -2, ps|ns|ld|st, 0, 0, 0, cmdPSubscribe)
+	add("ssubscribe", -2, ps|ns|ld|st, 1, -1, 1, cmdSSubscribe)
+	add("unsubscribe", -1, ps|ns|ld|st, 0, 0, 0, cmdUnsubscribe)
+	add("punsubscribe", -1, ps|ns|ld|st, 0, 0, 0, cmdPUnsubscribe)
+	add("sunsubscribe", -1, ps|ns|ld|st, 1, -1, 1, cmdSUnsubscribe)
+	add("publish", 3, ps|ld|st|f, 0, 0, 0, cmdPublish)
+	add("spublish", 3, ps|ld|st|f, 1, 1, 1, cmdSPublish)
+	pubsubCmd := add("pubsub", -2, 0, 0, 0, 0, nil)
+	sub(pubsubCmd, "channels", -2, ps|ld|st, 0, 0, 0, cmdPubsubChannels)
+	sub(pubsubCmd, "numpat", 2, ps|ld|st, 0, 0, 0, cmdPubsubNumPat)
+	sub(pubsubCmd, "numsub", -2, ps|ld|st, 0, 0, 0, cmdPubsubNumSub)
+	sub(pubsubCmd, "shardchannels", -2, ps|ld|st, 0, 0, 0, cmdPubsubShardChannels)
+	sub(pubsubCmd, "shardnumsub", -2, ps|ld|st, 0, 0, 0, cmdPubsubShardNumSub)
+	sub(pubsubCmd, "help", 2, ld|st, 0, 0, 0, cmdPubsubHelp)
+	add("monitor", 1, a|ns|ld|st, 0, 0, 0, cmdMonitor)
 
 	// server
 	add("time", 1, ld|st|f, 0, 0, 0, cmdTime)
@@ -214,6 +279,41 @@ func buildTable() map[string]*command {
 	sub(mem, "purge", 2, 0, 0, 0, 0, cmdMemoryPurge)
 	sub(mem, "help", 2, ld|st, 0, 0, 0, cmdMemoryHelp)
 	add("debug", -2, a|ns|ld|st|flagProtected, 0, 0, 0, cmdDebug)
+
+	// ACL (acl_cmd.go, acl_log.go)
+	acl := add("acl", -2, 0, 0, 0, 0, nil)
+	sub(acl, "cat", -2, ns|ld|st, 0, 0, 0, cmdACLCat)
+	sub(acl, "deluser", -3, a|ns|ld|st, 0, 0, 0, cmdACLDelUser)
+	sub(acl, "dryrun", -4, a|ns|ld|st, 0, 0, 0, cmdACLDryRun)
+	sub(acl, "genpass", -2, ns|ld|st, 0, 0, 0, cmdACLGenPass)
+	sub(acl, "getuser", 3, a|ns|ld|st, 0, 0, 0, cmdACLGetUser)
+	sub(acl, "list", 2, a|ns|ld|st, 0, 0, 0, cmdACLList)
+	sub(acl, "load", 2, a|ns|ld|st, 0, 0, 0, cmdACLLoadSave)
+	sub(acl, "log", -2, a|ns|ld|st, 0, 0, 0, cmdACLLog)
+	sub(acl, "save", 2, a|ns|ld|st, 0, 0, 0, cmdACLLoadSave)
+	sub(acl, "setuser", -3, a|ns|ld|st, 0, 0, 0, cmdACLSetUser)
+	sub(acl, "users", 2, a|ns|ld|st, 0, 0, 0, cmdACLUsers)
+	sub(acl, "whoami", 2, ns|ld|st, 0, 0, 0, cmdACLWhoAmI)
+	sub(acl, "help", 2, ld|st, 0, 0, 0, cmdACLHelp)
+	add("lastsave", 1, ld|st|f, 0, 0, 0, cmdLastSave)
+	add("save", 1, a|ns|flagNoMulti, 0, 0, 0, cmdSave)
+	add("bgsave", -1, a|ns, 0, 0, 0, cmdBgSave)
+	add("bgrewriteaof", 1, a|ns, 0, 0, 0, cmdBgRewriteAOF)
+	add("shutdown", -1, a|ns|ld|st|flagNoMulti|flagAllowBusy, 0, 0, 0, cmdShutdown)
+	add("role", 1, ns|ld|st|f, 0, 0, 0, cmdRole)
+	add("wait", 3, ns, 0, 0, 0, cmdWait)
+	add("waitaof", 4, ns, 0, 0, 0, cmdWaitAOF)
+	cluster := add("cluster", -2, 0, 0, 0, 0, nil)
+	for _, sc := range clusterSubcommands {
+		fl := st
+		switch {
+		case sc.name == "help":
+			fl = ld | st
+		case sc.admin:
+			fl = a | st
+		}
+		sub(cluster, sc.name, sc.arity, fl, 0, 0, 0, cmdClusterDisabled)
+	}
 	return t
 }
 

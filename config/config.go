@@ -23,6 +23,9 @@ type Config struct {
 	byName map[string]*Setting // read-only after New
 	names  []string            // sorted, read-only after New
 	outbuf *Setting            // client-output-buffer-limit, for OutputBufferLimit
+	// renames are the rename-command directives (rename.go), in load order; written only
+	// while Load runs.
+	renames []CommandRename
 
 	mu    sync.Mutex // serialises writers and hook registration
 	hooks map[*Setting][]func(*Config)
@@ -32,6 +35,7 @@ type Config struct {
 // with Int/Bool/String/Duration, which are single atomic loads.
 type Setting struct {
 	name      string
+	alias     string // an older name accepted everywhere and listed by CONFIG GET (Redis's aliases)
 	help      string
 	def       string                                    // the default as written in a config file
 	immutable bool                                      // CONFIG SET refuses it; file, env and flags may set it
@@ -62,6 +66,10 @@ func New() *Config {
 		s.store(v)
 		c.byName[s.name] = s
 		c.names = append(c.names, s.name)
+		if s.alias != "" {
+			c.byName[s.alias] = s
+			c.names = append(c.names, s.alias)
+		}
 	}
 	sort.Strings(c.names)
 	c.outbuf = c.byName["client-output-buffer-limit"]
@@ -123,6 +131,9 @@ func (c *Config) Set(name, value string) error {
 	v, err := s.parse(s, value)
 	if err != nil {
 		c.mu.Unlock()
+		if strings.EqualFold(name, s.alias) { // Redis names the alias the client used
+			return &SetError{text: "ERR CONFIG SET failed (possibly related to argument '" + s.alias + "') - " + err.Error()}
+		}
 		return s.setFailed(err)
 	}
 	s.store(v)

@@ -240,10 +240,16 @@ func TestEach(t *testing.T) {
 	f("lfu-*-??????", "lfu-log-factor")
 	f("[bp]*", "bind", "port", "pprof-addr", "protected-mode", "proto-max-bulk-len")
 	f("nosuch")
-	n := 0
+	f("hash-max-*", "hash-max-listpack-entries", "hash-max-listpack-value", "hash-max-ziplist-entries", "hash-max-ziplist-value")
+	n, want := 0, len(registry())
+	for _, s := range registry() {
+		if s.alias != "" {
+			want++
+		}
+	}
 	c.Each("*", func(string, string) { n++ })
-	if n != len(registry()) {
-		t.Fatalf("Each(*) saw %d of %d", n, len(registry()))
+	if n != want {
+		t.Fatalf("Each(*) saw %d of %d", n, want)
 	}
 }
 
@@ -423,5 +429,30 @@ func TestUsage(t *testing.T) {
 		if !strings.Contains(b.String(), want) {
 			t.Fatalf("usage lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// TestAliases: Redis's old names (hash-max-ziplist-*) read and change the same setting, and
+// a refused value names the alias the client used, as Redis 7.0.15 does.
+func TestAliases(t *testing.T) {
+	c := New()
+	if err := c.Set("hash-max-ziplist-entries", "7"); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := c.Get("hash-max-listpack-entries"); v != "7" || c.Int("hash-max-ziplist-entries") != 7 {
+		t.Fatalf("alias did not change the setting: %q", v)
+	}
+	f := func(name, value, want string) {
+		t.Helper()
+		err := c.Set(name, value)
+		if err == nil || err.Error() != want {
+			t.Fatalf("Set(%q, %q) = %v, want %q", name, value, err, want)
+		}
+	}
+	f("hash-max-ziplist-entries", "-1", "ERR CONFIG SET failed (possibly related to argument 'hash-max-ziplist-entries') - argument must be between 0 and 9223372036854775807 inclusive")
+	f("hash-max-listpack-entries", "1k", "ERR CONFIG SET failed (possibly related to argument 'hash-max-listpack-entries') - argument couldn't be parsed into an integer")
+	f("hash-max-listpack-value", "-1", "ERR CONFIG SET failed (possibly related to argument 'hash-max-listpack-value') - argument must be a memory value")
+	if err := c.Set("hash-max-ziplist-value", "1kb"); err != nil || c.Int("hash-max-listpack-value") != 1024 {
+		t.Fatal("value accepts memory units", err)
 	}
 }

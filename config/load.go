@@ -57,6 +57,10 @@ func Load(args, environ []string) (c *Config, rest []string, err error) {
 				files = append(files, v)
 				continue
 			}
+			if name == renameDirective {
+				flags = append(flags, flagValue{name, v})
+				continue
+			}
 			if c.Lookup(name) == nil {
 				return c, nil, fmt.Errorf("flag --%s: unknown setting (see --help)", name)
 			}
@@ -80,6 +84,12 @@ func Load(args, environ []string) (c *Config, rest []string, err error) {
 		if !strings.HasPrefix(k, EnvPrefix) {
 			continue
 		}
+		if k == EnvPrefix+"RENAME_COMMAND" {
+			if err := c.addRenames(v, "environment "+k); err != nil {
+				return c, nil, fmt.Errorf("environment %s: %w", k, err)
+			}
+			continue
+		}
 		s := c.Lookup(strings.ReplaceAll(strings.ToLower(k[len(EnvPrefix):]), "_", "-"))
 		if s == nil {
 			continue
@@ -89,6 +99,12 @@ func Load(args, environ []string) (c *Config, rest []string, err error) {
 		}
 	}
 	for _, f := range flags {
+		if f.name == renameDirective {
+			if err := c.addRenames(f.value, "flag --"+renameDirective); err != nil {
+				return c, nil, fmt.Errorf("flag --%s: %w", f.name, err)
+			}
+			continue
+		}
 		if err := c.load(c.Lookup(f.name), f.value); err != nil {
 			return c, nil, fmt.Errorf("flag --%s: %w", f.name, err)
 		}
@@ -143,6 +159,16 @@ func (c *Config) loadFile(path string, depth int, saveSeen *bool) error {
 			if err := c.loadFile(inc, depth+1, saveSeen); err != nil {
 				return err
 			}
+			continue
+		}
+		if name == renameDirective {
+			// Redis's rule: exactly two names, checked against the command table later
+			// (command.CheckConfig), when the table exists.
+			if len(argv) != 3 {
+				return fail(errRenameArgs.Error())
+			}
+			c.renames = append(c.renames, CommandRename{Old: argv[1], New: argv[2],
+				Source: fmt.Sprintf("config file %s, line %d: >>> '%s'", path, n+1, line)})
 			continue
 		}
 		s := c.Lookup(name)
@@ -287,5 +313,6 @@ func Usage(w io.Writer) {
 		}
 		fmt.Fprintf(w, "  --%s %s\n        %s%s\n", name, def, s.help, fixed)
 	}
+	fmt.Fprintf(w, "\n  --%s 'OLD NEW'\n        rename a command at start up (NEW '' disables it); repeatable [fixed at start]\n", renameDirective)
 	fmt.Fprintf(w, "\n  --config FILE    read a redis.conf-style file\n  --version        print the version\n  -h, --help       print this help\n")
 }

@@ -68,6 +68,10 @@ func registry() []*Setting {
 			help: "active expiry effort, 1..10"},
 		{name: "databases", def: "16", immutable: true, parse: intValue(1, intMax),
 			help: "number of databases"},
+		{name: "hash-max-listpack-entries", alias: "hash-max-ziplist-entries", def: "512", parse: intValue(0, llMax),
+			help: "a hash with more fields than this is stored as a table (OBJECT ENCODING hashtable)"},
+		{name: "hash-max-listpack-value", alias: "hash-max-ziplist-value", def: "64", parse: sizeValue(0, llMax),
+			help: "a hash with a longer field or value is stored as a table"},
 
 		// Limits.
 		{name: "proto-max-bulk-len", def: "512mb", parse: sizeValue(mb, llMax),
@@ -99,6 +103,8 @@ func registry() []*Setting {
 			help: "entries kept in the slow log"},
 		{name: "latency-tracking", def: "yes", parse: boolValue,
 			help: "per-command latency histograms"},
+		{name: "tracking-table-max-keys", def: "1000000", parse: intValue(0, llMax),
+			help: "keys the client-side caching table remembers; past it, random ones are invalidated; 0 unlimited"},
 		{name: "loglevel", def: "notice", parse: enumValue(LogLevels...),
 			help: "log verbosity"},
 		{name: "logformat", def: "auto", immutable: true, parse: enumValue(LogFormats...),
@@ -113,6 +119,19 @@ func registry() []*Setting {
 			help: "accepted for Redis compatibility; sidecache never persists"},
 		{name: "save", def: "", multiArg: true, parse: saveValue,
 			help: "accepted for Redis compatibility; sidecache never persists"},
+
+		// L1 in front of a central Redis/Valkey (package upstream). Off while upstream is
+		// empty: the server is then the cache itself and none of the others apply.
+		{name: "upstream", def: "", immutable: true, secret: true, parse: upstreamValue,
+			help: "redis://[user:password@]host:port[,host:port...] of a central Redis/Valkey; sidecache becomes its coherent L1; empty: off"},
+		{name: "upstream-cluster", def: "no", immutable: true, parse: boolValue,
+			help: "the upstream is a Redis Cluster (the hosts are seeds); SELECT is refused, multi-key commands must hash to one slot"},
+		{name: "l1-max-ttl", def: "60s", parse: durationValue,
+			help: "longest an L1 entry lives (bounded by the upstream's own TTL); a backstop, invalidation removes changed keys at once; 0 disables L1 (pure pass-through)"},
+		{name: "l1-nil-ttl", def: "5s", parse: durationValue,
+			help: "how long L1 remembers that a key does not exist upstream; 0 does not cache missing keys"},
+		{name: "l1-ttl-only", def: "no", immutable: true, parse: boolValue,
+			help: "when the upstream refuses CLIENT TRACKING, keep L1 anyway, stale for up to l1-max-ttl (default: L1 off, pure pass-through)"},
 
 		// Shutdown.
 		{name: "shutdown-delay", def: "0", parse: durationValue,

@@ -48,5 +48,17 @@ func TestHotPathsDoNotAllocate(t *testing.T) {
 		d.Delete(key, t0)
 		d.Set(key, val, t0, SetOptions{}, nil)
 	})
+	hkey, hfield := []byte("alloc:hash"), []byte("field")
+	d.HSet(hkey, [][]byte{hfield, val}, false, t0)
+	tkey := []byte("alloc:table")
+	for i := 0; i < 600; i++ { // past hash-max-listpack-entries: the table encoding
+		d.HSet(tkey, [][]byte{[]byte(fmt.Sprint("f", i)), val}, false, t0)
+	}
+	tfield := []byte("f321")
+	f("HGet packed", func() { d.HGet(hkey, hfield, t0, fn) })
+	f("HGet table", func() { d.HGet(tkey, tfield, t0, fn) })
+	f("HGet missing field", func() { d.HGet(tkey, hfield, t0, fn) })
+	hfv := [][]byte{hfield, val}
+	f("HSet overwrite", func() { d.HSet(hkey, hfv, false, t0) })
 	_ = sink
 }

@@ -12,6 +12,15 @@ type DB struct {
 	e    *Engine
 	num  int
 	segs []segment
+	// noTouch marks a DBNoTouch view: reads through it do not update access fields.
+	noTouch bool
+}
+
+// touch records a read of slot i of s unless d is a no-touch view (CLIENT NO-TOUCH).
+func (d *DB) touch(s *segment, i int, now int64) {
+	if !d.noTouch {
+		s.touch(i, now)
+	}
 }
 
 // Index returns the database number.

@@ -125,6 +125,10 @@ type Engine struct {
 	segShift uint // hash >> segShift picks the segment (64 when there is one segment)
 	segMask  uint64
 
+	// noTouch are views of dbs sharing their segments whose reads leave the access field
+	// alone (CLIENT NO-TOUCH); see DBNoTouch.
+	noTouch []DB
+
 	// used is UsedMemory: the sum of every segment's chunkBytes+indexBytes+largeBytes,
 	// maintained with atomic adds by whoever holds the segment lock that changed.
 	used      atomic.Int64
@@ -135,6 +139,8 @@ type Engine struct {
 	samples      atomic.Int32
 	lfuLogFactor atomic.Int32
 	lfuDecayTime atomic.Int32
+	// hash holds hash-max-listpack-entries and -value (hash.go).
+	hash hashConf
 	// evictNext is where the next search for a victim outside the writer's own segment
 	// starts (a position db*Segments+seg), so that no segment is always tried first.
 	evictNext atomic.Uint32
@@ -186,6 +192,7 @@ func Open(cfg Config) (*Engine, error) {
 	e.SetPolicy(cfg.Policy)
 	e.SetSamples(cfg.Samples)
 	e.SetLFU(cfg.LFULogFactor, cfg.LFUDecayTime)
+	e.SetHashMaxListpack(512, 64) // Redis's defaults
 	e.dbs = make([]DB, cfg.Databases)
 	e.nonEmpty = make([]atomic.Uint64, (cfg.Databases*cfg.Segments+63)/64)
 	for i := range e.dbs {
@@ -196,6 +203,11 @@ func Open(cfg Config) (*Engine, error) {
 		for j := range d.segs {
 			d.segs[j].init(e, i, j)
 		}
+	}
+	e.noTouch = make([]DB, len(e.dbs))
+	for i := range e.dbs {
+		e.noTouch[i] = e.dbs[i]
+		e.noTouch[i].noTouch = true
 	}
 	return e, nil
 }
@@ -227,6 +239,12 @@ func (e *Engine) NumDBs() int { return len(e.dbs) }
 
 // DB returns database i (0 <= i < NumDBs()).
 func (e *Engine) DB(i int) *DB { return &e.dbs[i] }
+
+// DBNoTouch returns database i for a client in CLIENT NO-TOUCH mode: the same keys, but
+// the lookups that record an access through DB.touch (the string and hash reads, COPY and
+// MOVE) leave the keys' access field (LFU counter or LRU clock) as it was. Writes and TOUCH
+// still update it.
+func (e *Engine) DBNoTouch(i int) *DB { return &e.noTouch[i] }
 
 // Stats returns memory and counters. It holds every segment lock at once, taken in the
 // writers' order (database, then segment), so used_memory is the footprint of one instant:

@@ -105,11 +105,30 @@ func (e *Engine) release(n int64) {
 }
 
 // held is the set of segment locks a writer holds in one database: segments a and b (equal
-// for one), or set (MSET).
+// for one), or set (MSET); plus x, a segment of another database held as well (MOVE and
+// COPY between databases), or nil.
 type held struct {
 	d    *DB
 	set  *segSet
 	a, b int
+	x    *segment
+}
+
+// holds reports whether the writer holds segment si of database di.
+func (h *held) holds(di, si int) bool {
+	if h.x != nil && di == h.x.db && si == h.x.num {
+		return true
+	}
+	return di == h.d.num && h.has(si)
+}
+
+// lastPos returns the writer's highest held position in the lock order (db*nseg + segment).
+func (h *held) lastPos(nseg int) int {
+	p := h.d.num*nseg + h.last()
+	if h.x != nil {
+		p = max(p, h.x.db*nseg+h.x.num)
+	}
+	return p
 }
 
 func (h *held) has(si int) bool {
@@ -284,7 +303,7 @@ func (s *segment) evictPaired(h *held, protect uint32, now int64) int64 {
 func (e *Engine) partner(h *held) *segment {
 	nseg := len(h.d.segs)
 	total := len(e.dbs) * nseg
-	last := h.d.num*nseg + h.last()
+	last := h.lastPos(nseg)
 	p := int(e.evictNext.Load() % uint32(total))
 	for tries, seen := 0, 0; tries < 4 && seen < total; {
 		w := e.nonEmpty[p>>6].Load() >> (p & 63)
@@ -303,7 +322,7 @@ func (e *Engine) partner(h *held) *segment {
 			continue
 		}
 		di, si := p/nseg, p%nseg
-		if !(di == h.d.num && h.has(si)) {
+		if !h.holds(di, si) {
 			t := &e.dbs[di].segs[si]
 			tries++
 			// Round robin over the segments holding keys (racy between writers, harmlessly).
@@ -393,7 +412,7 @@ func (s *segment) slotOf(h, off uint32) int {
 func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) {
 	nseg := len(h.d.segs)
 	total := len(e.dbs) * nseg
-	last := h.d.num*nseg + h.last()
+	last := h.lastPos(nseg)
 	start := int(e.evictNext.Load() % uint32(total))
 	for k := 0; k < total; k++ {
 		p := start + k
@@ -401,7 +420,7 @@ func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) 
 			p -= total
 		}
 		di, si := p/nseg, p%nseg
-		if (di == h.d.num && h.has(si)) || e.nonEmpty[p>>6].Load()&(1<<(p&63)) == 0 {
+		if h.holds(di, si) || e.nonEmpty[p>>6].Load()&(1<<(p&63)) == 0 {
 			continue
 		}
 		t := &e.dbs[di].segs[si]

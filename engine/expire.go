@@ -39,6 +39,8 @@ func (e *Engine) ActiveExpire(now int64, budget time.Duration) int {
 // expired ones, repeating while the sample was more than expireStalePct% expired.
 func (s *segment) activeExpire(now int64) int {
 	removed := 0
+	var ttlSum float64 // ms; a float, so that TTLs near MaxInt64 cannot overflow the sum
+	ttlSamples := 0
 	for round := 0; round < expireMaxRounds && s.expires > 0; round++ {
 		x := &s.idx
 		l := uint32(len(x.slots))
@@ -51,13 +53,16 @@ func (s *segment) activeExpire(now int64) int {
 			sl := &x.slots[i]
 			if sl.meta&metaTTL != 0 {
 				sampled++
-				if s.expAt(sl.off) < now {
+				at := s.expAt(sl.off)
+				if at < now {
 					expired++
 					s.expired++
 					s.removeAt(int(i), EventExpire, false)
 					// The run shifted back into slot i: look at it again.
 					continue
 				}
+				ttlSum += float64(at - now)
+				ttlSamples++
 			}
 			if i++; i == l {
 				i = 0
@@ -72,5 +77,41 @@ func (s *segment) activeExpire(now int64) int {
 	if removed > 0 {
 		s.maybeShrink()
 	}
+	s.noteTTLs(ttlSum, ttlSamples)
 	return removed
+}
+
+// noteTTLs folds the TTLs seen by one sampling cycle into the segment's running average,
+// as Redis's activeExpireCycle estimates a database's avg_ttl: the new sample average
+// weighs 1/50 against the old estimate (the first one is taken as it is).
+func (s *segment) noteTTLs(sum float64, n int) {
+	switch {
+	case s.expires == 0:
+		s.avgTTL = 0
+	case n == 0:
+	case s.avgTTL == 0:
+		s.avgTTL = int64(sum / float64(n))
+	default:
+		s.avgTTL = s.avgTTL/50*49 + int64(sum/float64(n)/50)
+	}
+}
+
+// AvgTTL is INFO keyspace's avg_ttl: an estimate, in ms, of the TTL left to the keys that
+// have one, from what active expiry sampled (0 until it has sampled any), the segments'
+// estimates weighed by their number of keys with a TTL.
+func (d *DB) AvgTTL() int64 {
+	var sum, n float64
+	for i := range d.segs {
+		s := &d.segs[i]
+		s.mu.Lock()
+		if s.expires > 0 && s.avgTTL > 0 {
+			sum += float64(s.avgTTL) * float64(s.expires)
+			n += float64(s.expires)
+		}
+		s.unlock()
+	}
+	if n == 0 {
+		return 0
+	}
+	return int64(sum / n)
 }

@@ -17,6 +17,7 @@ import (
 type oentry struct {
 	val string
 	exp int64
+	h   map[string]string // a hash (val unused); nil for a string
 }
 
 type model struct {
@@ -49,8 +50,11 @@ type opRunner struct {
 	m    model
 	now  int64
 	keys []string
-	next func(n int) int // a choice in [0, n)
-	log  []string
+	// hkeys are the keys of the hash operations (oracle_hash_test.go), apart from keys so
+	// that the string operations never meet a hash.
+	hkeys []string
+	next  func(n int) int // a choice in [0, n)
+	log   []string
 }
 
 func newRunner(t testing.TB, next func(int) int) *opRunner {
@@ -64,6 +68,7 @@ func newRunner(t testing.TB, next func(int) int) *opRunner {
 		r.keys = append(r.keys, fmt.Sprintf("key:%d", i))
 	}
 	r.keys = append(r.keys, "", strings.Repeat("K", 300), strings.Repeat("L", 33000))
+	r.initHashes()
 	return r
 }
 
@@ -108,7 +113,7 @@ func (r *opRunner) step() {
 	d, m, now := r.d, &r.m, r.now
 	k := r.key()
 	kb := []byte(k)
-	op := r.next(19)
+	op := r.next(19 + hashOps)
 	r.log = append(r.log, fmt.Sprintf("now=%d op=%d key=%.20q", now, op, k))
 	switch op {
 	case 0, 1: // SET with every option combination
@@ -430,6 +435,8 @@ func (r *opRunner) step() {
 		r.e.ActiveExpire(now, 1<<40)
 	case 18:
 		r.compare()
+	default:
+		r.hashStep(op - 19)
 	}
 	if invariants {
 		r.verify()
@@ -454,6 +461,7 @@ func (r *opRunner) compare() {
 			r.fail("compare %q: %v %v", k, ok, err)
 		}
 	}
+	r.compareHashes()
 	// Every key has been looked up, so expired ones are gone from both sides: the counts
 	// must agree exactly.
 	var ttls int64

@@ -42,6 +42,7 @@ type segData struct {
 	keys, expires                  int64
 	hits, misses, expired, evicted int64
 	expireCursor                   uint32 // ActiveExpire resumes sampling at this slot
+	avgTTL                         int64  // ms, ActiveExpire's running estimate (noteTTLs)
 
 	// pool holds this segment's best eviction candidates between evictions (see evict.go);
 	// it moves with the entries it names on SWAPDB.

@@ -24,7 +24,7 @@ func (d *DB) Get(key []byte, now int64, fn func(val []byte)) (found bool, err er
 	if s.typeOf(off) != TypeString {
 		return false, ErrWrongType
 	}
-	s.touch(i, now)
+	d.touch(s, i, now)
 	fn(s.valOf(off))
 	return true, nil
 }
@@ -44,7 +44,7 @@ func (d *DB) AppendGet(dst, key []byte, now int64) ([]byte, bool, error) {
 	if s.typeOf(off) != TypeString {
 		return dst, false, ErrWrongType
 	}
-	s.touch(i, now)
+	d.touch(s, i, now)
 	return append(dst, s.valOf(off)...), true, nil
 }
 
@@ -272,7 +272,7 @@ func (d *DB) GetEx(key []byte, now int64, upd ExpireUpdate, fn func(val []byte))
 	if s.typeOf(off) != TypeString {
 		return false, ErrWrongType
 	}
-	s.touch(i, now)
+	d.touch(s, i, now)
 	fn(s.valOf(off))
 	switch {
 	case upd.ExpireAt > 0 && upd.ExpireAt <= now:

@@ -140,6 +140,10 @@ func Add(a, b Value) (sum Value, ok bool) {
 	return Value{f: r}, true
 }
 
+// IsInf reports whether v is an infinity (HINCRBYFLOAT refuses an infinite increment before
+// looking at the key).
+func (v Value) IsInf() bool { return v.inf }
+
 // AppendHuman appends v as ld2string(LD_STR_HUMAN) prints it: "%.17Lf" with trailing zeros
 // and point removed, "-0" as "0", infinities as "inf" / "-inf". big.Float's 'f' conversion is
 // exact and rounds half to even, as glibc's printf does.

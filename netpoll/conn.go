@@ -64,6 +64,12 @@ type conn struct {
 	peakBuf int
 	// evicting is set by the client evictor (another goroutine) when it picks this client.
 	evicting atomic.Bool
+	// pauseWait is set while a client pause holds this connection's next command back;
+	// the unpause hook (another goroutine) clears it and wakes the connection (pause.go).
+	pauseWait atomic.Bool
+	// limitClosed is set by whoever closes the client over its output limit first (a batch,
+	// the sweep, or a pusher: push.go), so the close is counted and logged once.
+	limitClosed atomic.Bool
 }
 
 // memory returns the bytes this connection holds: its input and reply buffers, the replies

@@ -55,7 +55,7 @@ func (s *Server) ClientMemory() int64 {
 // overOutputLimit applies the output limit to c, whose unsent replies are outbound bytes,
 // at now (ms since the epoch). Called on c's loop.
 func (s *Server) overOutputLimit(c *conn, outbound int, now int64) bool {
-	l := s.outLimit.Load()
+	l := s.limitFor(c.client) // the normal class, or pubsub for a subscribed client (push.go)
 	if l.Hard > 0 && outbound >= l.Hard {
 		return true
 	}
@@ -73,6 +73,9 @@ func (s *Server) overOutputLimit(c *conn, outbound int, now int64) bool {
 // closeOverOutputLimit logs and counts c's close for its reply backlog.
 func (s *Server) closeOverOutputLimit(c *conn, outbound int) {
 	c.closing = true
+	if !c.limitClosed.CompareAndSwap(false, true) {
+		return // a pusher closed it already (push.go)
+	}
 	s.stats.OutputLimitClosed.Add(1)
 	if outbound >= releaseAfterClose {
 		s.releaseWanted.Store(s.mono()) // see sweep.go

@@ -25,6 +25,9 @@ const heartbeatEvery = time.Second
 type loopState struct {
 	el    gnet.EventLoop
 	stats *command.LoopStats
+	// num numbers the loop in the order first seen; lock is its batch lock (barrier.go).
+	num  int
+	lock *batchLock
 	// asked is when the outstanding heartbeat was requested and beat when the loop last
 	// ran one, ns on the server's monotonic clock; asked is 0 when none is outstanding.
 	asked, beat atomic.Int64
@@ -38,6 +41,8 @@ type loopState struct {
 	sweepFn  gnet.RunnableFunc
 	// clientMem is the memory of the loop's clients (limits.go); written only by the loop.
 	clientMem atomic.Int64
+	// push lists the loop's connections with pushes to write (push.go).
+	push pushSched
 }
 
 // loopFor returns the state of el, creating it on first sight. Called under s.mu.
@@ -47,7 +52,8 @@ func (s *Server) loopFor(el gnet.EventLoop) *loopState {
 			return l
 		}
 	}
-	l := &loopState{el: el, stats: s.cmd.NewLoopStats()}
+	l := &loopState{el: el, stats: s.cmd.NewLoopStats(), num: len(s.loops)}
+	l.lock = s.barrier.lockFor(l.num)
 	l.beat.Store(s.mono())
 	l.run = func(context.Context) error {
 		l.beat.Store(s.mono())
@@ -58,6 +64,7 @@ func (s *Server) loopFor(el gnet.EventLoop) *loopState {
 		s.sweep(l)
 		return nil
 	}
+	l.initPush(s)
 	s.loops = append(s.loops, l)
 	list := append([]*loopState(nil), s.loops...)
 	s.loopList.Store(&list)

@@ -43,6 +43,9 @@ type Options struct {
 	// OutputLimit bounds reply bytes the peer has not read yet (client-output-buffer-limit
 	// normal); the zero value means no limit. See limits.go.
 	OutputLimit OutputLimit
+	// PubSubOutputLimit is client-output-buffer-limit pubsub, for subscribed clients
+	// (push.go); the zero value means no limit.
+	PubSubOutputLimit OutputLimit
 	// IdleTimeout closes clients idle this long (Redis's timeout); 0 means never.
 	IdleTimeout time.Duration
 	// MaxMemoryClients bounds all client buffers together, in bytes; 0 means no limit.
@@ -91,11 +94,16 @@ type Server struct {
 	// closedMem is what clients closed since the last release held at their largest, bytes.
 	closedMem atomic.Int64
 
+	// barrier isolates EXEC from the other loops (barrier.go).
+	barrier barrier
+
 	epoch  time.Time     // origin of mono()
 	hbStop chan struct{} // closed on shutdown: stops the heartbeat
 	hbOnce sync.Once
 
 	stats Stats
+
+	pushState // the push path to other loops' connections (push.go)
 }
 
 // Stats are connection counters, for INFO and /metrics.
@@ -149,11 +157,17 @@ func New(cmd *command.Server, opts Options) *Server {
 	l := opts.Limits
 	s.limits.Store(&l)
 	s.SetOutputLimit(opts.OutputLimit)
+	s.SetPubSubOutputLimit(opts.PubSubOutputLimit)
 	s.SetIdleTimeout(opts.IdleTimeout)
 	s.maxClientMem.Store(opts.MaxMemoryClients)
 	s.protected.Store(opts.ProtectedMode)
 	s.SetMaxClients(opts.MaxClients)
 	s.SetQueryBufferLimit(opts.QueryBufferLimit)
+	s.barrier.init(opts.Loops)
+	if cmd != nil {
+		cmd.SetBarrier(s)
+		cmd.SetUnpauseHook(s.wakePaused)
+	}
 	return s
 }
 
@@ -276,6 +290,9 @@ func (s *Server) OnOpen(gc gnet.Conn) ([]byte, gnet.Action) {
 	s.mu.Unlock()
 	l.register(c)
 	c.client.SetLoopStats(l.stats)
+	c.client.SetLoop(l.num)
+	s.hookPush(c)
+	s.hookDeferred(c)
 	return nil, gnet.None
 }
 
@@ -320,6 +337,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		// execute nothing more for this client.
 		return gnet.Close
 	}
+	// A connection waiting for a deferred reply runs nothing; read before the pushes are
+	// drained, since the reply arrives as one (deferred.go).
+	hold := c.client.Waiting()
+	// Pushes queued before the batch go ahead of its replies, those queued during a command
+	// right after its reply (push.go): never inside a reply.
+	if c.client.PushPending() {
+		c.out = c.client.DrainPush(c.out)
+	}
 	in, _ := gc.Peek(-1)
 	c.bytesIn.Add(int64(len(in)))
 	buf := in
@@ -337,11 +362,17 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	// Stop executing once the replies would reach the hard output limit: the client is
 	// closed after this write, and its backlog overshoots by one reply at most.
 	stopAt := maxBatchReply
-	if hard := s.outLimit.Load().Hard; hard > 0 {
+	if hard := s.limitFor(c.client).Hard; hard > 0 {
 		stopAt = min(stopAt, max(hard-gc.OutboundBuffered(), 1))
 	}
 	consumed, closing, yielded, ncmds := 0, false, false, 0
-	for consumed < len(buf) {
+	paused := false   // a client pause holds the command at consumed back (pause.go)
+	deferred := false // the last command's reply comes later (deferred.go)
+	// The loop's batch lock (barrier.go) is held while commands execute, never across the
+	// write.
+	lk := c.loop.lock
+	lk.Lock()
+	for !hold && consumed < len(buf) {
 		args, n, err := c.parser.Parse(buf[consumed:])
 		if err != nil {
 			// Redis answers a protocol error and closes the connection.
@@ -363,6 +394,18 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 		} else {
 			c.out = s.cmd.Exec(c.client, args, now, c.out)
 		}
+		if c.client.Postponed {
+			consumed -= n // unexecuted: it stays at the head of the pending input
+			paused = true
+			break
+		}
+		if c.client.Deferred {
+			deferred = true
+			break
+		}
+		if c.client.PushPending() {
+			c.out = c.client.DrainPush(c.out)
+		}
 		ncmds++
 		if c.client.CloseAfterReply {
 			closing = true
@@ -373,6 +416,7 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 			break
 		}
 	}
+	lk.Unlock()
 
 	// Keep what was not consumed as the connection's own copy before gnet's buffer is
 	// released; then the whole inbound buffer is discarded (never Discard(0): gnet reads it
@@ -391,8 +435,9 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	if len(in) > 0 {
 		_, _ = gc.Discard(len(in))
 	}
-	if !closing && len(c.pending) > int(s.queryLimit.Load()) {
-		s.log.Warn("closing client that reached max query buffer length", "id", c.client.ID, "addr", c.client.Addr, "qbuf", len(c.pending))
+	// Queued MULTI commands are input not processed yet: they count with it (command/multi.go).
+	if !closing && len(c.pending)+c.client.QueuedBytes() > int(s.queryLimit.Load()) {
+		s.log.Warn("closing client that reached max query buffer length", "id", c.client.ID, "addr", c.client.Addr, "qbuf", len(c.pending), "multi", c.client.QueuedBytes())
 		closing = true
 	}
 
@@ -415,11 +460,14 @@ func (s *Server) OnTraffic(gc gnet.Conn) gnet.Action {
 	}
 	if len(c.pending) == 0 {
 		c.pending = trim(c.pending)
-	} else if consumed > 0 && !c.woken {
+	} else if consumed > 0 && !c.woken && !paused && !deferred {
 		// Complete commands may remain after a yield: come back for them rather than wait for
 		// input that may never arrive (invariant 3: nothing is stranded).
 		c.woken = true
 		_ = gc.Wake(nil)
+	}
+	if paused {
+		s.waitUnpause(c)
 	}
 	pendingOut := gc.OutboundBuffered()
 	if s.overOutputLimit(c, pendingOut, now) {

@@ -47,7 +47,8 @@ package main
 //	@scan             the command is a SCAN with cursor argument 0: the harness iterates
 //	                  to cursor 0 on each side and compares the sorted set of all keys
 //	                  returned (the order and the cursors are implementation details; each
-//	                  step's shape is checked)
+//	                  step's shape is checked); or an HSCAN (key, then cursor 0): the set of
+//	                  field/value pairs, sorted by field
 //	@close            after the reply, the server must close the connection (both sides);
 //	                  the harness then reconnects (and sends HELLO 3 again in a RESP3 run)
 //	@expect "BYTES"   the reply sidecache must give (@redis72 scripts); @expect-resp2 and
@@ -57,6 +58,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -125,8 +127,9 @@ func parseScript(name string, src string) (*script, error) {
 			}
 			st := mods
 			st.line, st.text, st.kind, st.args = ln, line, "cmd", args
-			if st.scan && (len(args) < 2 || !strings.EqualFold(args[0], "scan")) {
-				return nil, errf("@scan needs a SCAN command")
+			if st.scan && (len(args) < 2 || !strings.EqualFold(args[0], "scan")) &&
+				(len(args) < 3 || !strings.EqualFold(args[0], "hscan")) {
+				return nil, errf("@scan needs a SCAN or HSCAN command")
 			}
 			if s.redis72 && st.expect == nil {
 				return nil, errf("@redis72 script: command without @expect")
@@ -528,16 +531,22 @@ func runStep(t *testing.T, d *diffSide, st step) ([][]byte, error) {
 }
 
 // scanAll iterates SCAN from cursor 0 to cursor 0 and returns the sorted distinct keys as one
-// RESP array; an error reply is returned as it is.
+// RESP array; an error reply is returned as it is. For HSCAN (cursor after the key, elements
+// in field/value pairs) it returns the pairs, flat, sorted by field.
 func scanAll(c *respConn, args []string) ([][]byte, error) {
 	args = slices.Clone(args)
 	seen := map[string]bool{}
+	pairs := map[string]string{}
+	at := 1 // the cursor argument
+	if strings.EqualFold(args[0], "hscan") {
+		at = 2
+	}
 	cursor := "0"
 	for iter := 0; ; iter++ {
 		if iter > 100000 {
 			return nil, fmt.Errorf("SCAN did not finish")
 		}
-		args[1] = cursor
+		args[at] = cursor
 		if err := c.Send(encodeCommand(args)); err != nil {
 			return nil, err
 		}
@@ -555,11 +564,15 @@ func scanAll(c *respConn, args []string) ([][]byte, error) {
 		if v.Kind != '*' || len(v.Elems) != 2 || v.Elems[0].Kind != '$' || v.Elems[1].Kind != '*' {
 			return nil, fmt.Errorf("SCAN reply shape %q", raw)
 		}
-		for _, k := range v.Elems[1].Elems {
-			if k.Kind != '$' {
+		for i, k := range v.Elems[1].Elems {
+			if k.Kind != '$' || (at == 2 && len(v.Elems[1].Elems)%2 != 0) {
 				return nil, fmt.Errorf("SCAN key %q", raw)
 			}
-			seen[k.Str] = true
+			if at == 1 {
+				seen[k.Str] = true
+			} else if i%2 == 0 {
+				pairs[k.Str] = v.Elems[1].Elems[i+1].Str
+			}
 		}
 		cursor = v.Elems[0].Str
 		if cursor == "0" {
@@ -569,6 +582,9 @@ func scanAll(c *respConn, args []string) ([][]byte, error) {
 	all := &value{Kind: '*'}
 	for _, k := range slices.Sorted(mapsKeys(seen)) {
 		all.Elems = append(all.Elems, &value{Kind: '$', Str: k})
+	}
+	for _, f := range slices.Sorted(maps.Keys(pairs)) {
+		all.Elems = append(all.Elems, &value{Kind: '$', Str: f}, &value{Kind: '$', Str: pairs[f]})
 	}
 	return [][]byte{all.encode(nil)}, nil
 }

@@ -14,6 +14,8 @@ package main
 // TTL/PTTL/EXPIRETIME/PEXPIRETIME compare within a tolerance (the two servers see a command a
 // few milliseconds apart); GT/LT are only used with absolute times that are never close to a
 // relative one; KEYS is sorted, SCAN compared as a set; RANDOMKEY and TIME are not sent.
+// Hashes stay small (a few short fields: packed, in insertion order on both sides), so their
+// replies compare exactly; HRANDFIELD's random picks compare by shape (@mask).
 
 import (
 	"fmt"
@@ -32,6 +34,7 @@ type fuzzCmd struct {
 	sorted    bool
 	scan      bool
 	maskHello bool
+	mask      bool
 }
 
 type fuzzGen struct {
@@ -40,6 +43,7 @@ type fuzzGen struct {
 	keys    []string
 	values  []string
 	badInts []string
+	fields  []string
 }
 
 func newFuzzGen(seed uint64) *fuzzGen {
@@ -51,6 +55,7 @@ func newFuzzGen(seed uint64) *fuzzGen {
 			"abc", "x y", "9223372036854775807", "-9223372036854775808", "9223372036854775806",
 			" 1", "hello world", "\x00\xff", "inf", "17179869184"},
 		badInts: []string{"abc", "", "1.5", "9223372036854775808", " 1"},
+		fields:  []string{"f0", "f1", "f2", "f3", "", "x y"},
 	}
 }
 
@@ -58,6 +63,16 @@ func (g *fuzzGen) pick(s []string) string { return s[g.r.IntN(len(s))] }
 func (g *fuzzGen) key() string            { return g.pick(g.keys) }
 func (g *fuzzGen) val() string            { return g.pick(g.values) }
 func (g *fuzzGen) chance(pct int) bool    { return g.r.IntN(100) < pct }
+func (g *fuzzGen) field() string          { return g.pick(g.fields) }
+
+func (g *fuzzGen) fieldsN(min, max int) []string {
+	n := min + g.r.IntN(max-min+1)
+	out := make([]string, n)
+	for i := range out {
+		out[i] = g.field()
+	}
+	return out
+}
 
 func (g *fuzzGen) keysN(min, max int) []string {
 	n := min + g.r.IntN(max-min+1)
@@ -138,7 +153,7 @@ func (g *fuzzGen) setOpts() []string {
 
 func (g *fuzzGen) next() fuzzCmd {
 	k := g.key()
-	switch g.r.IntN(44) {
+	switch g.r.IntN(56) {
 	case 0, 1, 2:
 		return fuzzCmd{args: []string{"GET", k}}
 	case 3, 4, 5:
@@ -275,12 +290,65 @@ func (g *fuzzGen) next() fuzzCmd {
 			return fuzzCmd{args: []string{"FLUSHDB"}}
 		}
 		return fuzzCmd{args: []string{"SELECT", g.pick([]string{"0", "0", "1", "2"})}}
+	case 44, 45, 46:
+		name := g.pick([]string{"HSET", "HSET", "HMSET", "HSETNX"})
+		args := []string{name, k}
+		n := 1
+		if name != "HSETNX" {
+			n += g.r.IntN(3)
+		}
+		for i := 0; i < n; i++ {
+			args = append(args, g.field(), g.val())
+		}
+		if g.chance(5) {
+			args = args[:len(args)-1]
+		}
+		return fuzzCmd{args: args}
+	case 47, 48:
+		return fuzzCmd{args: []string{g.pick([]string{"HGET", "HEXISTS", "HSTRLEN"}), k, g.field()}}
+	case 49:
+		return fuzzCmd{args: append([]string{"HMGET", k}, g.fieldsN(1, 3)...)}
+	case 50:
+		return fuzzCmd{args: append([]string{"HDEL", k}, g.fieldsN(1, 3)...)}
+	case 51:
+		return fuzzCmd{args: []string{g.pick([]string{"HGETALL", "HKEYS", "HVALS", "HLEN"}), k}}
+	case 52:
+		d := g.pick([]string{"1", "-1", "5", "0", "9223372036854775807", "-9223372036854775808"})
+		if g.chance(10) {
+			d = g.pick(g.badInts)
+		}
+		return fuzzCmd{args: []string{"HINCRBY", k, g.field(), d}}
+	case 53:
+		d := g.pick([]string{"0.1", "1.5", "-2.25", "1e3", "3", "0", "10.50", "abc", "", "inf"})
+		return fuzzCmd{args: []string{"HINCRBYFLOAT", k, g.field(), d}}
+	case 54:
+		// count 0 and counts past the size are deterministic; the rest compare by shape
+		switch g.r.IntN(4) {
+		case 0:
+			return fuzzCmd{args: []string{"HRANDFIELD", k}, mask: true}
+		case 1:
+			return fuzzCmd{args: []string{"HRANDFIELD", k, g.pick([]string{"0", "10", "100", "abc"})}}
+		case 2:
+			return fuzzCmd{args: []string{"HRANDFIELD", k, g.pick([]string{"0", "10", "-3", "2"}), "WITHVALUES"}, mask: true}
+		default:
+			return fuzzCmd{args: []string{"HRANDFIELD", k, g.pick([]string{"-1", "-5", "1", "2"})}, mask: true}
+		}
+	case 55:
+		args := []string{"HSCAN", k, g.pick([]string{"0", "0", "7", "abc"})}
+		if g.chance(40) {
+			args = append(args, "MATCH", g.pick([]string{"f*", "f[12]", "*", "nomatch"}))
+		}
+		if g.chance(40) {
+			args = append(args, "COUNT", g.pick([]string{"1", "10", "0"}))
+		}
+		return fuzzCmd{args: args}
 	default:
 		if g.chance(50) {
 			return fuzzCmd{args: []string{"HELLO", g.pick([]string{"2", "3"})}, maskHello: true}
 		}
 		// wrong arity of a random command
-		name := g.pick([]string{"GET", "SET", "INCR", "GETRANGE", "EXPIRE", "TTL", "APPEND", "MSET", "GETEX", "RENAME"})
+		name := g.pick([]string{"GET", "SET", "INCR", "GETRANGE", "EXPIRE", "TTL", "APPEND", "MSET", "GETEX", "RENAME",
+			"HSET", "HGET", "HMGET", "HINCRBY", "HSCAN", "HRANDFIELD"})
 		return fuzzCmd{args: []string{name}}
 	}
 }
@@ -335,7 +403,7 @@ func TestDiffFuzz(t *testing.T) {
 			history = history[1:]
 		}
 		st := step{kind: "cmd", args: fc.args, tolerance: fc.tolerance, sorted: fc.sorted,
-			scan: fc.scan, maskHello: fc.maskHello}
+			scan: fc.scan, maskHello: fc.maskHello, mask: fc.mask}
 		r, errR := runStep(t, ref, st)
 		if errR != nil {
 			t.Fatalf("seed %d step %d %s: reference redis: %v", seed, i, quoteArgs(fc.args), errR)

@@ -46,6 +46,10 @@ func run(args, environ []string) int {
 		fmt.Fprintln(os.Stderr, "sidecache:", err)
 		return 2
 	}
+	if err := command.CheckConfig(cfg); err != nil { // rename-command needs the command table
+		fmt.Fprintln(os.Stderr, "sidecache:", err)
+		return 2
+	}
 	if len(rest) > 0 {
 		switch rest[0] {
 		case "ping":
@@ -113,7 +117,15 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	defer eng.Close()
 	var srv *netpoll.Server
+	// SHUTDOWN starts the same graceful shutdown as SIGTERM.
+	shutdownReq := make(chan struct{}, 1)
 	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: version,
+		Shutdown: func() {
+			select {
+			case shutdownReq <- struct{}{}:
+			default:
+			}
+		},
 		NetStats: func() command.NetStats {
 			in, out := srv.Bytes()
 			st := srv.Stats()
@@ -121,6 +133,11 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 				EvictedClients: st.EvictedClients.Load(), OutputBufferLimitClosed: st.OutputLimitClosed.Load(),
 				ClientMemory: srv.ClientMemory()}
 		}})
+	stopUpstream, err := startUpstream(cfg, eng, cmd, log) // upstream.go: off unless --upstream
+	if err != nil {
+		return err
+	}
+	defer stopUpstream()
 	srv = netpoll.New(cmd, netpoll.Options{
 		TCP:              netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
 		UnixSocket:       cfg.String("unixsocket"),
@@ -139,6 +156,10 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		cfg.OnChange(name, func(c *config.Config) { srv.SetLimits(limits(c)) })
 	}
 	cfg.OnChange("client-output-buffer-limit", func(c *config.Config) { srv.SetOutputLimit(outputLimit(c)) })
+	srv.SetPubSubOutputLimit(classLimit(cfg, config.ClassPubSub))
+	cfg.OnChange("client-output-buffer-limit", func(c *config.Config) {
+		srv.SetPubSubOutputLimit(classLimit(c, config.ClassPubSub))
+	})
 	cfg.OnChange("timeout", func(c *config.Config) { srv.SetIdleTimeout(time.Duration(c.Int("timeout")) * time.Second) })
 	cfg.OnChange("protected-mode", func(c *config.Config) { srv.SetProtectedMode(c.Bool("protected-mode")) })
 	cfg.OnChange("maxclients", func(c *config.Config) { srv.SetMaxClients(int(c.Int("maxclients"))) })
@@ -155,7 +176,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 	}
 	defer admin.Close()
 
-	stopExpire := startActiveExpire(cfg, eng)
+	stopExpire := startActiveExpire(cfg, eng, cmd.Quiesce)
 	defer stopExpire()
 	stopMemLimit := startMemoryLimit(cfg, eng, log)
 	defer stopMemLimit()
@@ -172,6 +193,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		return err
 	case sig := <-sigs:
 		log.Info("shutting down", "signal", sig.String())
+	case <-shutdownReq:
+		log.Info("shutting down", "command", "SHUTDOWN")
 	}
 	return shutdown(cfg, log, srv, sigs, served)
 }
@@ -224,8 +247,9 @@ func socketPerm(cfg *config.Config) os.FileMode {
 
 // startActiveExpire runs the bounded active-expiry cycle hz times a second, off the event
 // loops, using at most a quarter of each period (Redis's ACTIVE_EXPIRE_CYCLE_SLOW_TIME_PERC),
-// then a page-rebalancing slice with the same budget.
-func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
+// then a page-rebalancing slice with the same budget. Expiry runs through quiesce, so never
+// inside a transaction (command.Barrier); rebalancing moves entries without changing keys.
+func startActiveExpire(cfg *config.Config, eng *engine.Engine, quiesce func(func())) (stop func()) {
 	done := make(chan struct{})
 	go func() {
 		for {
@@ -239,7 +263,7 @@ func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
 				return
 			case <-time.After(period):
 			}
-			eng.ActiveExpire(time.Now().UnixMilli(), period/4)
+			quiesce(func() { eng.ActiveExpire(time.Now().UnixMilli(), period/4) })
 			eng.Rebalance(period / 4) // pages stranded in one size class go back to the OS
 		}
 	}()
@@ -247,8 +271,11 @@ func startActiveExpire(cfg *config.Config, eng *engine.Engine) (stop func()) {
 }
 
 // outputLimit is client-output-buffer-limit for normal clients, in netpoll's terms.
-func outputLimit(cfg *config.Config) netpoll.OutputLimit {
-	l := cfg.OutputBufferLimit(config.ClassNormal)
+func outputLimit(cfg *config.Config) netpoll.OutputLimit { return classLimit(cfg, config.ClassNormal) }
+
+// classLimit is client-output-buffer-limit for one class of clients, in netpoll's terms.
+func classLimit(cfg *config.Config, class config.ClientClass) netpoll.OutputLimit {
+	l := cfg.OutputBufferLimit(class)
 	return netpoll.OutputLimit{Hard: int(l.Hard), Soft: int(l.Soft), SoftFor: time.Duration(l.SoftSeconds) * time.Second}
 }
 

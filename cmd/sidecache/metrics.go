@@ -191,6 +191,7 @@ func writeMetrics(w io.Writer, m *metricsSource) {
 	for _, e := range errs {
 		p.sample("sidecache_errors_total", float64(e.Count), "code", e.Code)
 	}
+	writeUpstreamMetrics(&p, m.cmd) // upstream.go
 	p.one("sidecache_slowlog_length", "gauge", "Entries in the slow log.", float64(m.cmd.SlowlogLen()))
 
 	loops, stalled := m.srv.LoopHealth(livenessMaxAge)

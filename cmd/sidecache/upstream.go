@@ -1,0 +1,77 @@
+package main
+
+import (
+	"log/slog"
+
+	"github.com/sidecache/sidecache/command"
+	"github.com/sidecache/sidecache/config"
+	"github.com/sidecache/sidecache/engine"
+	"github.com/sidecache/sidecache/upstream"
+)
+
+// upstreamAdapter is an *upstream.Upstream as the command layer sees it (neither package
+// imports the other).
+type upstreamAdapter struct{ *upstream.Upstream }
+
+func (a upstreamAdapter) Open(deliver func([]byte)) command.UpstreamConn {
+	return a.Upstream.Open(deliver)
+}
+
+// startUpstream puts the server in upstream mode when the upstream setting is set; stop
+// closes the upstream connections. Nothing happens, and nothing costs, otherwise.
+func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, log *slog.Logger) (stop func(), err error) {
+	raw := cfg.String("upstream")
+	if raw == "" {
+		return func() {}, nil
+	}
+	u, err := config.ParseUpstream(raw)
+	if err != nil {
+		return nil, err
+	}
+	up, err := upstream.New(upstream.Options{
+		Addrs:        u.Addrs,
+		Username:     u.Username,
+		Password:     u.Password,
+		Cluster:      cfg.Bool("upstream-cluster"),
+		MaxTTL:       cfg.Duration("l1-max-ttl"),
+		NilTTL:       cfg.Duration("l1-nil-ttl"),
+		TTLOnly:      cfg.Bool("l1-ttl-only"),
+		Engine:       eng,
+		Logger:       log,
+		OnInvalidate: cmd.TrackInvalidate,
+		OnFlush:      cmd.TrackFlush,
+	})
+	if err != nil {
+		return nil, err
+	}
+	cmd.SetUpstream(upstreamAdapter{up})
+	for _, name := range []string{"l1-max-ttl", "l1-nil-ttl"} {
+		cfg.OnChange(name, func(c *config.Config) { up.SetTTLs(c.Duration("l1-max-ttl"), c.Duration("l1-nil-ttl")) })
+	}
+	return up.Close, nil
+}
+
+// writeUpstreamMetrics writes the upstream families when the server is in upstream mode.
+func writeUpstreamMetrics(p *promWriter, cmd *command.Server) {
+	a, ok := cmd.Upstream().(upstreamAdapter)
+	if !ok {
+		return
+	}
+	st := a.Stats()
+	for _, f := range []struct {
+		name, help string
+		v          int64
+	}{
+		{"sidecache_l1_hits_total", "Cached reads answered from L1.", st.Hits.Load()},
+		{"sidecache_l1_misses_total", "Cached reads that waited for the upstream.", st.Misses.Load()},
+		{"sidecache_l1_stored_total", "Fetched replies stored in L1.", st.Stored.Load()},
+		{"sidecache_l1_refused_stale_total", "Fetched replies not stored: invalidated while in flight.", st.Refused.Load()},
+		{"sidecache_l1_flushes_total", "L1 flushes: null pushes, lost upstream connections, flushes through the sidecar.", st.Flushes.Load()},
+		{"sidecache_upstream_reads_total", "Keys read from the upstream by tracked fetches.", st.Reads.Load()},
+		{"sidecache_upstream_forwarded_total", "Commands passed through to the upstream.", st.Forwarded.Load()},
+		{"sidecache_upstream_errors_total", "Replies that were upstream failures (network, closed), not Redis errors.", st.Errors.Load()},
+		{"sidecache_invalidations_received_total", "Keys invalidated by upstream pushes.", st.Invalidations.Load()},
+	} {
+		p.one(f.name, "counter", f.help, float64(f.v))
+	}
+}

@@ -1,0 +1,73 @@
+package config
+
+import (
+	"errors"
+	"net"
+	"net/url"
+	"strconv"
+	"strings"
+)
+
+// UpstreamURL is the upstream setting taken apart.
+type UpstreamURL struct {
+	Addrs    []string // host:port, at least one
+	Username string
+	Password string
+}
+
+var errUpstreamURL = errors.New("argument must be redis://[user:password@]host:port[,host:port...] or empty")
+
+// ParseUpstream reads redis://[user:password@]host:port[,host:port...]. Several hosts are
+// seeds of one deployment (cluster nodes), not replicas to choose from. A database in the
+// path is refused: clients choose theirs with SELECT, as with Redis. rediss:// (TLS) is
+// not supported yet.
+func ParseUpstream(v string) (UpstreamURL, error) {
+	var u UpstreamURL
+	if strings.HasPrefix(v, "rediss://") {
+		return u, errors.New("rediss:// (TLS to the upstream) is not supported yet")
+	}
+	rest, ok := strings.CutPrefix(v, "redis://")
+	if !ok {
+		return u, errUpstreamURL
+	}
+	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
+		info := rest[:at]
+		rest = rest[at+1:]
+		user, pass, hasPass := strings.Cut(info, ":")
+		var err error
+		if u.Username, err = url.PathUnescape(user); err != nil {
+			return u, errUpstreamURL
+		}
+		if hasPass {
+			if u.Password, err = url.PathUnescape(pass); err != nil {
+				return u, errUpstreamURL
+			}
+		}
+	}
+	if i := strings.IndexAny(rest, "/?#"); i >= 0 {
+		if tail := rest[i:]; tail != "/" && tail != "/0" {
+			return u, errors.New("upstream: no path or options after the hosts (clients SELECT their database)")
+		}
+		rest = rest[:i]
+	}
+	for _, hp := range strings.Split(rest, ",") {
+		host, port, err := net.SplitHostPort(hp)
+		if err != nil || host == "" {
+			return u, errUpstreamURL
+		}
+		if n, err := strconv.Atoi(port); err != nil || n <= 0 || n > 65535 {
+			return u, errUpstreamURL
+		}
+		u.Addrs = append(u.Addrs, hp)
+	}
+	return u, nil
+}
+
+func upstreamValue(_ *Setting, v string) (value, error) {
+	if v != "" {
+		if _, err := ParseUpstream(v); err != nil {
+			return value{}, err
+		}
+	}
+	return value{text: v}, nil
+}

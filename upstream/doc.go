@@ -1,0 +1,45 @@
+// Package upstream is the L1/L2 mode: sidecache in front of a central Redis or Valkey (the
+// upstream, L2), keeping the hot keys in its own keyspace (L1) and coherent with the
+// upstream through server-assisted client-side caching. The L1 is the engine's arena: its
+// entries count in used_memory and are evicted by maxmemory-policy like any key.
+//
+//	app ──► sidecar command layer ──► Conn.Do ──┬─ hit: answered from L1 on the event loop
+//	                                            ├─ miss: flight (fetch.go) ──► tracked read ──► store if fresh ──► deliver
+//	                                            └─ anything else: forward.go ──► upstream ──► deliver
+//	upstream invalidation push ──► onInvalidations ──► L1 delete (every db) ──► app clients tracking the key
+//
+// Connections: one rueidis client per upstream database the apps select (rueidis binds a
+// client to one database), RESP3, auto-pipelined, MOVED/ASK followed in a cluster. Every
+// connection turns tracking on in its handshake (CLIENT TRACKING ON OPTIN), before it
+// carries any command, and a reconnection does the same.
+//
+// Why an invalidation for a read arrives on the connection that did the read. Redis tracks
+// keys per connection: with OPTIN, a connection's read is remembered only when the command
+// just before it on that connection was CLIENT CACHING YES, and an invalidation goes to the
+// connection that remembered the key. A fetch is one rueidis DoMulti — CLIENT CACHING YES,
+// MULTI, PTTL k, GET k, EXEC — which rueidis writes back to back on a single connection, so
+// the CACHING YES and the read it applies to are on the same connection, and so is the
+// invalidation of that key. That connection delivers the reply and any later push in the
+// order Redis sent them; rueidis hands pushes to onInvalidations on the reading goroutine
+// and replies to the waiting goroutine, which may run after a push that followed its reply:
+// the per-key generations of l1.go refuse such a store. If that connection closes (upstream
+// restart, CLIENT KILL, network failure, rueidis's PING deadline on a half-open connection),
+// rueidis calls onInvalidations(nil): the invalidations it would have carried are lost, so
+// the whole L1 is flushed and every fetch in flight is refused (the epoch of l1.go). That
+// is the simplest correct form of "discard what the connection vouched for": no entry
+// records which connection read it. A null push (FLUSHALL, FLUSHDB upstream) flushes too.
+//
+// rueidis has its own client-side cache on the Go heap; it is never used here (no DoCache
+// call), so nothing is cached outside the arena. It is enabled only because enabling it is
+// what makes rueidis send CLIENT TRACKING ON OPTIN in every connection's handshake; its
+// size bound is set to 1 KiB per connection.
+//
+// Cache misses never wait on an event loop: Do prepares the fetch or the forward and
+// returns "deferred"; the command layer stops the connection's batch there and Start sends
+// it from a goroutine; the reply comes back through deliver, which the command layer turns
+// into a push on the connection's own loop (netpoll/deferred.go), after which the
+// connection's next pipelined commands run. Replies therefore leave in request order.
+//
+// What the L1 holds and why absent keys are tagged strings: l1.go. The RESP3-to-RESP2
+// translation of pass-through replies: resp.go.
+package upstream

@@ -1,0 +1,260 @@
+package upstream
+
+import (
+	"bufio"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sidecache/sidecache/protocol"
+)
+
+// fakeServer is a RESP3 upstream for deterministic tests: enough of Redis for rueidis's
+// handshake, MULTI/EXEC transactions of PTTL, GET and HGETALL, and SET, over a map; the
+// test decides what happens to each EXEC's reply (onExec) and sends pushes at will.
+type fakeServer struct {
+	t  testing.TB
+	ln net.Listener
+
+	mu     sync.Mutex
+	data   map[string]string
+	hashes map[string][]string
+	pttl   map[string]int64 // keys with a TTL, ms
+	conns  []*fakeConn
+	execs  int            // EXECs received
+	gets   map[string]int // GETs (inside EXEC) per key
+	// onExec, if set, receives each EXEC's encoded reply and writes it (or not) itself.
+	onExec func(fc *fakeConn, reply []byte)
+	// onCommand, if set, may answer a command outside a transaction: it returns the reply
+	// to write, or nil for the default.
+	onCommand func(fc *fakeConn, args []string) []byte
+}
+
+type fakeConn struct {
+	s  *fakeServer
+	c  net.Conn
+	mu sync.Mutex // serialises writes
+}
+
+func startFake(t testing.TB) *fakeServer {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &fakeServer{t: t, ln: ln, data: map[string]string{}, hashes: map[string][]string{}, gets: map[string]int{},
+		pttl: map[string]int64{}}
+	go s.accept()
+	t.Cleanup(func() {
+		ln.Close()
+		s.mu.Lock()
+		for _, c := range s.conns {
+			c.c.Close()
+		}
+		s.mu.Unlock()
+	})
+	return s
+}
+
+func (s *fakeServer) addr() string { return s.ln.Addr().String() }
+
+func (s *fakeServer) accept() {
+	for {
+		c, err := s.ln.Accept()
+		if err != nil {
+			return
+		}
+		fc := &fakeConn{s: s, c: c}
+		s.mu.Lock()
+		s.conns = append(s.conns, fc)
+		s.mu.Unlock()
+		go fc.serve()
+	}
+}
+
+// write sends raw bytes to the connection.
+func (fc *fakeConn) write(b []byte) {
+	fc.mu.Lock()
+	defer fc.mu.Unlock()
+	_, _ = fc.c.Write(b)
+}
+
+// push sends an invalidation of keys (none: a null invalidation, as FLUSHALL sends).
+func (fc *fakeConn) push(keys ...string) { fc.write(invalidation(keys...)) }
+
+func invalidation(keys ...string) []byte {
+	b := []byte(">2\r\n$10\r\ninvalidate\r\n")
+	if len(keys) == 0 {
+		return append(b, "_\r\n"...)
+	}
+	b = protocol.AppendArrayLen(b, len(keys))
+	for _, k := range keys {
+		b = protocol.AppendBulkString(b, k)
+	}
+	return b
+}
+
+// trackingConns returns the connections that sent CLIENT CACHING YES: the ones reads go on.
+func (s *fakeServer) allConns() []*fakeConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*fakeConn(nil), s.conns...)
+}
+
+func (fc *fakeConn) serve() {
+	br := bufio.NewReader(fc.c)
+	p := protocol.NewParser(protocol.DefaultLimits())
+	var buf []byte
+	var queued [][]string
+	inMulti := false
+	chunk := make([]byte, 64<<10)
+	for {
+		n, err := br.Read(chunk)
+		if err != nil {
+			return
+		}
+		buf = append(buf, chunk[:n]...)
+		for {
+			args, m, perr := p.Parse(buf)
+			if perr != nil {
+				fc.c.Close()
+				return
+			}
+			if m == 0 {
+				break
+			}
+			sargs := make([]string, len(args))
+			for i, a := range args {
+				sargs[i] = string(a)
+			}
+			buf = buf[m:]
+			if len(sargs) == 0 {
+				continue
+			}
+			name := strings.ToUpper(sargs[0])
+			switch {
+			case name == "MULTI":
+				inMulti = true
+				queued = queued[:0]
+				fc.write([]byte("+OK\r\n"))
+			case name == "EXEC":
+				inMulti = false
+				reply := fc.s.exec(queued)
+				fc.s.mu.Lock()
+				hook := fc.s.onExec
+				fc.s.mu.Unlock()
+				if hook != nil {
+					hook(fc, reply)
+				} else {
+					fc.write(reply)
+				}
+			case inMulti:
+				queued = append(queued, sargs)
+				fc.write([]byte("+QUEUED\r\n"))
+			default:
+				fc.write(fc.s.command(fc, name, sargs))
+			}
+		}
+	}
+}
+
+const fakeHello = "%7\r\n$6\r\nserver\r\n$5\r\nredis\r\n$7\r\nversion\r\n$5\r\n7.2.0\r\n$5\r\nproto\r\n:3\r\n" +
+	"$2\r\nid\r\n:1\r\n$4\r\nmode\r\n$10\r\nstandalone\r\n$4\r\nrole\r\n$6\r\nmaster\r\n$7\r\nmodules\r\n*0\r\n"
+
+func (s *fakeServer) command(fc *fakeConn, name string, args []string) []byte {
+	s.mu.Lock()
+	hook := s.onCommand
+	s.mu.Unlock()
+	if hook != nil {
+		if r := hook(fc, args); r != nil {
+			return r
+		}
+	}
+	switch name {
+	case "HELLO":
+		return []byte(fakeHello)
+	case "CLIENT", "SELECT":
+		return []byte("+OK\r\n")
+	case "PING":
+		return []byte("+PONG\r\n")
+	case "SET":
+		s.mu.Lock()
+		s.data[args[1]] = args[2]
+		s.mu.Unlock()
+		return []byte("+OK\r\n")
+	case "GET":
+		return s.exec([][]string{args})[4:] // drop "*1\r\n"
+	}
+	return []byte("-ERR unknown command '" + args[0] + "'\r\n")
+}
+
+// exec answers a transaction's queued commands.
+func (s *fakeServer) exec(queued [][]string) []byte {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.execs++
+	out := protocol.AppendArrayLen(nil, len(queued))
+	for _, q := range queued {
+		switch strings.ToUpper(q[0]) {
+		case "PTTL":
+			_, str := s.data[q[1]]
+			_, h := s.hashes[q[1]]
+			if ms, ok := s.pttl[q[1]]; ok && (str || h) {
+				out = protocol.AppendInt(out, ms)
+			} else if str || h {
+				out = protocol.AppendInt(out, -1)
+			} else {
+				out = protocol.AppendInt(out, -2)
+			}
+		case "GET":
+			s.gets[q[1]]++
+			if _, h := s.hashes[q[1]]; h {
+				out = append(out, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n"...)
+			} else if v, ok := s.data[q[1]]; ok {
+				out = protocol.AppendBulkString(out, v)
+			} else {
+				out = append(out, "_\r\n"...)
+			}
+		case "HGETALL":
+			fv := s.hashes[q[1]]
+			out = protocol.AppendMapLen(out, protocol.RESP3, len(fv)/2)
+			for _, x := range fv {
+				out = protocol.AppendBulkString(out, x)
+			}
+		default:
+			out = append(out, fmt.Sprintf("-ERR fake: %s\r\n", q[0])...)
+		}
+	}
+	return out
+}
+
+func (s *fakeServer) set(k, v string) {
+	s.mu.Lock()
+	s.data[k] = v
+	s.mu.Unlock()
+}
+
+func (s *fakeServer) getCount(k string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.gets[k]
+}
+
+// waitFor polls cond until it holds or the deadline passes (a synchronisation, not a
+// timing assertion).
+func waitFor(t testing.TB, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+var _ = strconv.Itoa
