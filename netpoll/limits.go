@@ -91,6 +91,9 @@ func (s *Server) account(c *conn, outbound int) {
 	}
 	delta := total - c.pubTotal
 	c.pubQbuf, c.pubOut, c.pubTotal = len(c.pending), outbound, total
+	// A MULTI queue or a pub/sub backlog is garbage once drained: its peak, not only the
+	// network buffers', decides whether the close is worth returning memory for.
+	c.peakBuf = max(c.peakBuf, total)
 	c.client.SetMemory(int64(c.pubQbuf), int64(outbound), int64(total))
 	// Single writer: the loop. A load and a store, not a locked add.
 	c.loop.clientMem.Store(c.loop.clientMem.Load() + int64(delta))
