@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"fmt"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -29,6 +28,8 @@ type fakeServer struct {
 	gets   map[string]int // GETs (inside EXEC) per key
 	// onExec, if set, receives each EXEC's encoded reply and writes it (or not) itself.
 	onExec func(fc *fakeConn, reply []byte)
+	// mute makes the server read and answer nothing (a half-open connection).
+	mute bool
 	// onCommand, if set, may answer a command outside a transaction: it returns the reply
 	// to write, or nil for the default.
 	onCommand func(fc *fakeConn, args []string) []byte
@@ -98,7 +99,7 @@ func invalidation(keys ...string) []byte {
 	return b
 }
 
-// trackingConns returns the connections that sent CLIENT CACHING YES: the ones reads go on.
+// allConns returns the server's connections (a push to all reaches the one that read).
 func (s *fakeServer) allConns() []*fakeConn {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -116,6 +117,12 @@ func (fc *fakeConn) serve() {
 		n, err := br.Read(chunk)
 		if err != nil {
 			return
+		}
+		fc.s.mu.Lock()
+		mute := fc.s.mute
+		fc.s.mu.Unlock()
+		if mute {
+			continue
 		}
 		buf = append(buf, chunk[:n]...)
 		for {
@@ -256,5 +263,3 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
-
-var _ = strconv.Itoa

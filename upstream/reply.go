@@ -76,7 +76,7 @@ func (o op) kind() kind {
 	return kindString
 }
 
-// keyed reports whether o's keys are args[1:] (else args[1] only).
+// multiKey reports whether o's keys are args[1:] (else args[1] only).
 func (o op) multiKey() bool { return o == opMGet || o == opExists }
 
 // argsOK checks the arguments a cached read parses itself, before any key is looked at
@@ -108,7 +108,7 @@ type result struct {
 }
 
 // appendStringRead appends the reply of a single-key string read (GET, STRLEN, GETRANGE)
-// to a key in state tag holding val. wrongType is the answer for a key of another type.
+// to a key in state tag holding val; a key of another type answers WRONGTYPE.
 func appendStringRead(out []byte, o op, tag byte, val []byte, args [][]byte, proto protocol.Version) []byte {
 	switch tag {
 	case tagValue:

@@ -90,6 +90,9 @@ type dbClient struct {
 	errAt time.Time  // under mu
 }
 
+// connBuffer is the read and the write buffer of each upstream connection, bytes.
+const connBuffer = 64 << 10
+
 // redialAfter is how long a failed dial answers its error before the next attempt, so a
 // dead upstream costs one dial per database and period, not one per request.
 const redialAfter = time.Second
@@ -195,6 +198,11 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 		ClientTrackingOptions: []string{"OPTIN"},
 		CacheSizeEachConn:     1 << 10,
 		OnInvalidations:       u.onInvalidations,
+		// rueidis's 0.5 MiB read and write buffers per connection would put several MiB on
+		// the Go heap (connections per database x databases selected); a larger reply only
+		// takes more reads.
+		ReadBufferEachConn:  connBuffer,
+		WriteBufferEachConn: connBuffer,
 	}
 	if m := u.Mode(); m == ModeTTLOnly || m == ModeOff {
 		opt.DisableCache = true

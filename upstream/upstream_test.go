@@ -525,3 +525,20 @@ func TestTrackingRefused(t *testing.T) {
 		}
 	}
 }
+
+// A half-open connection: the upstream stops answering without closing. rueidis's
+// background PING misses its deadline and closes the connection; L1 is discarded.
+func TestHalfOpenConnectionFlushes(t *testing.T) {
+	fs := startFake(t)
+	fs.set("k", "v")
+	u := newTestUpstream(t, fs.addr(), func(o *Options) { o.ConnWriteTimeout = 200 * time.Millisecond })
+	a := newApp(u)
+	a.do(t, "GET", "k")
+	if !cached(u, 0, "k") {
+		t.Fatal("not cached")
+	}
+	fs.mu.Lock()
+	fs.mute = true
+	fs.mu.Unlock()
+	waitFor(t, "L1 to be discarded", func() bool { return !cached(u, 0, "k") })
+}
