@@ -94,7 +94,10 @@ func parseBitCountRange(args [][]byte) (engine.BitRange, string) {
 	if r.End, ok = parseInt(args[3]); !ok {
 		return r, errNotInt
 	}
-	if len(args) == 5 {
+	// Redis 7.0 answers 0 for two negative bounds in the wrong order before it looks at
+	// the unit (bitcountCommand), so "BITCOUNT k -6 -8 WORD" is 0, not a syntax error;
+	// the range is empty in either unit.
+	if len(args) == 5 && !(r.Start < 0 && r.End < 0 && r.Start > r.End) {
 		if r.Bit, ok = parseBitUnit(args[4]); !ok {
 			return r, errSyntax
 		}

@@ -44,6 +44,11 @@ type fuzzGen struct {
 	values  []string
 	badInts []string
 	fields  []string
+	// inMulti: a MULTI was sent and no EXEC or DISCARD yet. Queued commands are answered
+	// +QUEUED and their replies come back inside EXEC's array, where the harness's
+	// normalisations (tolerance, sorting, SCAN) cannot reach, so only commands with exact
+	// replies are queued.
+	inMulti bool
 }
 
 func newFuzzGen(seed uint64) *fuzzGen {
@@ -151,9 +156,63 @@ func (g *fuzzGen) setOpts() []string {
 	return o
 }
 
-func (g *fuzzGen) next() fuzzCmd {
+// nextQueued is a command inside MULTI: EXEC or DISCARD one time in six, else one whose
+// reply is exact (see fuzzGen.inMulti), errors included.
+func (g *fuzzGen) nextQueued() fuzzCmd {
 	k := g.key()
-	switch g.r.IntN(56) {
+	switch g.r.IntN(12) {
+	case 0:
+		g.inMulti = false
+		return fuzzCmd{args: []string{g.pick([]string{"EXEC", "EXEC", "DISCARD"})}}
+	case 1:
+		return fuzzCmd{args: []string{g.pick([]string{"GET", "STRLEN", "EXISTS", "TYPE", "HGETALL", "HLEN"}), k}}
+	case 2:
+		return fuzzCmd{args: []string{"SET", k, g.val()}}
+	case 3:
+		return fuzzCmd{args: []string{g.pick([]string{"INCR", "DECR", "DEL"}), k}}
+	case 4:
+		return fuzzCmd{args: []string{"APPEND", k, g.val()}}
+	case 5:
+		return fuzzCmd{args: []string{"HSET", k, g.field(), g.val()}}
+	case 6:
+		return fuzzCmd{args: []string{"SETBIT", k, g.bitOffset(), "1"}}
+	case 7:
+		return fuzzCmd{args: []string{"GETBIT", k, g.bitOffset()}}
+	case 8:
+		return fuzzCmd{args: []string{g.pick([]string{"MULTI", "WATCH"}), k}[:1+g.r.IntN(2)]}
+	case 9:
+		// arity and unknown-command errors abort the transaction at EXEC
+		return fuzzCmd{args: g.pick2([][]string{{"GET"}, {"NOSUCHCMD", k}, {"SET", k}})}
+	case 10:
+		return fuzzCmd{args: []string{"INCRBY", k, g.pick([]string{"1", "abc"})}}
+	}
+	return fuzzCmd{args: []string{"MGET", k, g.key()}}
+}
+
+func (g *fuzzGen) pick2(s [][]string) []string { return s[g.r.IntN(len(s))] }
+
+// bitOffset is a SETBIT/GETBIT offset: small ones that land in short values, and invalid ones.
+func (g *fuzzGen) bitOffset() string {
+	if g.chance(10) {
+		return g.pick([]string{"-1", "abc", "4294967296", ""})
+	}
+	return strconv.Itoa(g.r.IntN(200))
+}
+
+// rangeEnd is a BITCOUNT/BITPOS range bound, negative ones included.
+func (g *fuzzGen) rangeEnd() string {
+	if g.chance(5) {
+		return g.pick([]string{"abc", "9223372036854775808"})
+	}
+	return strconv.Itoa(g.r.IntN(60) - 20)
+}
+
+func (g *fuzzGen) next() fuzzCmd {
+	if g.inMulti {
+		return g.nextQueued()
+	}
+	k := g.key()
+	switch g.r.IntN(64) {
 	case 0, 1, 2:
 		return fuzzCmd{args: []string{"GET", k}}
 	case 3, 4, 5:
@@ -321,6 +380,60 @@ func (g *fuzzGen) next() fuzzCmd {
 	case 53:
 		d := g.pick([]string{"0.1", "1.5", "-2.25", "1e3", "3", "0", "10.50", "abc", "", "inf"})
 		return fuzzCmd{args: []string{"HINCRBYFLOAT", k, g.field(), d}}
+	case 56, 57:
+		return fuzzCmd{args: []string{"SETBIT", k, g.bitOffset(), g.pick([]string{"0", "1", "1", "2", "x"})}}
+	case 58:
+		return fuzzCmd{args: []string{"GETBIT", k, g.bitOffset()}}
+	case 59:
+		args := []string{"BITCOUNT", k}
+		if g.chance(60) {
+			args = append(args, g.rangeEnd(), g.rangeEnd())
+			if g.chance(50) {
+				args = append(args, g.pick([]string{"BYTE", "BIT", "bit", "WORD"}))
+			}
+		}
+		return fuzzCmd{args: args}
+	case 60:
+		args := []string{"BITPOS", k, g.pick([]string{"0", "1", "1", "2"})}
+		if g.chance(60) {
+			args = append(args, g.rangeEnd())
+			if g.chance(60) {
+				args = append(args, g.rangeEnd())
+				if g.chance(50) {
+					args = append(args, g.pick([]string{"BYTE", "BIT"}))
+				}
+			}
+		}
+		return fuzzCmd{args: args}
+	case 61:
+		op := g.pick([]string{"AND", "OR", "XOR", "NOT", "nope"})
+		args := []string{"BITOP", op, k, g.key()}
+		if op != "NOT" || g.chance(10) {
+			args = append(args, g.key())
+		}
+		return fuzzCmd{args: args}
+	case 62:
+		// Transactions: whatever is queued between MULTI and EXEC is the random stream itself.
+		switch g.r.IntN(4) {
+		case 0, 1:
+			g.inMulti = true
+			return fuzzCmd{args: []string{"MULTI"}}
+		case 2:
+			return fuzzCmd{args: []string{"WATCH", k}}
+		}
+		return fuzzCmd{args: []string{g.pick([]string{"UNWATCH", "EXEC", "DISCARD"})}}
+	case 63:
+		if g.chance(50) {
+			args := []string{"COPY", k, g.key()}
+			if g.chance(50) {
+				args = append(args, "REPLACE")
+			}
+			if g.chance(20) {
+				args = append(args, "DB", g.pick([]string{"0", "1", "16", "x"}))
+			}
+			return fuzzCmd{args: args}
+		}
+		return fuzzCmd{args: []string{"MOVE", k, g.pick([]string{"0", "1", "2", "16", "x"})}}
 	case 54:
 		// count 0 and counts past the size are deterministic; the rest compare by shape
 		switch g.r.IntN(4) {
