@@ -106,5 +106,11 @@ fuzz:
 results: build
 	$(GO) run ./cmd/loadgen results --out results
 
+## results-csc: GETs through rueidis's client-side cache vs over the Unix socket, against one
+## sidecache (results/client-side-cache; CSC_DURATION, CSC_CONNS, CSC_READS, CSC_KEYS)
+.PHONY: results-csc
+results-csc:
+	results/client-side-cache/run.sh
+
 clean:
 	rm -rf $(BIN) bench.txt

@@ -42,6 +42,25 @@ func TestNetConnAllocs(t *testing.T) {
 	}
 }
 
+// TestRecordAllocs: counting a measured batch (latencies, hits, client-side cache hits)
+// allocates nothing.
+func TestRecordAllocs(t *testing.T) {
+	o := Options{Pipeline: 16, Workload: Workload{ReadRatio: 1}}
+	o.normalize()
+	d, _ := newKeyDist(o.Workload.Dist, o.Workload.Keys)
+	w := newWorker(0, nil, &o, d, nil)
+	w.gen.batch(w.ops)
+	for i := range w.out {
+		w.out[i] = Reply{At: int64(1000 + i), Hit: i%2 == 0, Cached: i%4 == 0}
+	}
+	if n := testing.AllocsPerRun(1000, func() { w.record(1, len(w.ops)) }); n != 0 {
+		t.Errorf("%.1f allocations per batch", n)
+	}
+	if w.cached == 0 || w.cached >= w.hits {
+		t.Errorf("%d cached of %d hits", w.cached, w.hits)
+	}
+}
+
 // TestOpGenAllocs: making a batch of commands allocates nothing.
 func TestOpGenAllocs(t *testing.T) {
 	w := Workload{Dist: "zipf:0.99", ReadRatio: 0.5, ValueMin: 10, ValueMax: 1000, TTL: 1e9, TTLMax: 1e10, CacheAside: true}

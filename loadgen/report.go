@@ -92,6 +92,10 @@ type Report struct {
 	Prefilled int64   `json:"prefilled,omitempty"`
 	OpsPerSec float64 `json:"ops_per_sec"`
 	HitRate   float64 `json:"hit_rate"` // Hits / Gets
+	// CacheHits are GETs a client-side cache answered without a round trip (targets that
+	// keep one); CacheHitRate is CacheHits / Gets.
+	CacheHits    int64   `json:"cache_hits,omitempty"`
+	CacheHitRate float64 `json:"cache_hit_rate,omitempty"`
 	// ClientCPUPercent is this process's CPU time (user + system) over the measured span as a
 	// share of one core; for in-process targets it includes the server's work.
 	ClientCPUPercent float64 `json:"client_cpu_percent"`
@@ -174,13 +178,26 @@ func PrintTable(w io.Writer, reports ...*Report) {
 			width = max(width, len("  send lag"))
 		}
 	}
+	// The client-side cache column shows only when a target kept a cache.
+	cached := false
+	for _, r := range reports {
+		cached = cached || r.CacheHits > 0
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintf(tw, "%-*s\tops/s\tp50 µs\tp90 µs\tp99 µs\tp99.9 µs\tp99.99 µs\tmax µs\thit rate\tclient CPU\terrors\t\n", width, "target")
+	fmt.Fprintf(tw, "%-*s\tops/s\tp50 µs\tp90 µs\tp99 µs\tp99.9 µs\tp99.99 µs\tmax µs\thit rate\tclient CPU\terrors\t", width, "target")
+	if cached {
+		fmt.Fprint(tw, "cache hits\t")
+	}
+	fmt.Fprintln(tw)
 	for _, r := range reports {
 		l := r.Latency
-		fmt.Fprintf(tw, "%-*s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%d\t\n", width, r.Target, r.OpsPerSec,
+		fmt.Fprintf(tw, "%-*s\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.0f%%\t%d\t", width, r.Target, r.OpsPerSec,
 			fmtUs(l.P50), fmtUs(l.P90), fmtUs(l.P99), fmtUs(l.P999), fmtUs(l.P9999), fmtUs(l.Max),
 			hitRate(r), r.ClientCPUPercent, r.Errors)
+		if cached {
+			fmt.Fprintf(tw, "%s\t", cacheHitRate(r))
+		}
+		fmt.Fprintln(tw)
 		if r.Rate > 0 {
 			s := r.SendLag
 			fmt.Fprintf(tw, "%-*s\t\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\n", width, "  send lag",
@@ -188,6 +205,25 @@ func PrintTable(w io.Writer, reports ...*Report) {
 		}
 	}
 	tw.Flush()
+}
+
+// PrintMarkdown writes the reports as a Markdown table: throughput, p50, p99 and p99.9 in µs,
+// the share of GETs that found their key and the share a client-side cache answered.
+func PrintMarkdown(w io.Writer, reports ...*Report) {
+	fmt.Fprintln(w, "| target | ops/s | p50 µs | p99 µs | p99.9 µs | hit rate | client-side cache hits |")
+	fmt.Fprintln(w, "|---|---:|---:|---:|---:|---:|---:|")
+	for _, r := range reports {
+		l := r.Latency
+		fmt.Fprintf(w, "| %s | %.0f | %s | %s | %s | %s | %s |\n", r.Target, r.OpsPerSec,
+			fmtUs(l.P50), fmtUs(l.P99), fmtUs(l.P999), hitRate(r), cacheHitRate(r))
+	}
+}
+
+func cacheHitRate(r *Report) string {
+	if r.Gets == 0 {
+		return "—"
+	}
+	return fmt.Sprintf("%.1f%%", 100*r.CacheHitRate)
 }
 
 func hitRate(r *Report) string {

@@ -247,6 +247,7 @@ func (r *run) summarise(rep *Report, ws []*worker) {
 		rep.Ops += w.gets + w.sets
 		rep.Gets += w.gets
 		rep.Hits += w.hits
+		rep.CacheHits += w.cached
 		rep.Sets += w.sets
 		rep.Errors += w.errs
 		last = max(last, w.lastDone)
@@ -264,6 +265,7 @@ func (r *run) summarise(rep *Report, ws []*worker) {
 	}
 	if rep.Gets > 0 {
 		rep.HitRate = float64(rep.Hits) / float64(rep.Gets)
+		rep.CacheHitRate = float64(rep.CacheHits) / float64(rep.Gets)
 	}
 }
 
@@ -310,6 +312,7 @@ type worker struct {
 	measured   atomic.Int64 // commands measured so far, for progress lines
 	failed     atomic.Int64 // error replies so far, for progress lines
 	gets, hits int64
+	cached     int64 // GETs answered from a client-side cache
 	sets, errs int64
 	lastDone   int64
 	err        error
@@ -418,6 +421,9 @@ func (w *worker) record(from int64, n int) {
 			w.gets++
 			if rp.Hit {
 				w.hits++
+			}
+			if rp.Cached {
+				w.cached++
 			}
 		}
 		if rp.Err {

@@ -12,6 +12,7 @@
 package loadgen
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -59,14 +60,22 @@ type Reply struct {
 	At  int64 // Now when the reply was complete
 	Hit bool  // a GET found its key
 	Err bool  // the server answered an error
+	// Cached: a GET answered from the client's own memory (client-side caching), without a
+	// round trip to the server.
+	Cached bool
 }
 
 // A TargetFactory makes a target for a registered spec; label is what Name returns.
 type TargetFactory func(label string) (Target, error)
 
+// A SchemeFactory makes a target for "SCHEME+ADDR"; network and addr are ADDR parsed as
+// ParseAddr does.
+type SchemeFactory func(label, network, addr string) (Target, error)
+
 var (
 	registryMu sync.Mutex
 	registry   = map[string]TargetFactory{}
+	schemes    = map[string]SchemeFactory{}
 )
 
 // RegisterTarget makes ParseTarget accept spec (a bare word such as "engine") and build it with
@@ -78,6 +87,15 @@ func RegisterTarget(spec string, factory TargetFactory) {
 	registry[spec] = factory
 }
 
+// RegisterScheme makes ParseTarget accept "SCHEME+ADDR" (ADDR as ParseAddr reads it) and build
+// it with factory. Package clientcache registers "rueidis" and "rueidis-cache" this way, so
+// this package does not link a client library.
+func RegisterScheme(scheme string, factory SchemeFactory) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	schemes[scheme] = factory
+}
+
 // ParseTarget makes the target a spec names:
 //
 //	tcp://HOST:PORT, HOST:PORT   any RESP server over TCP
@@ -85,27 +103,36 @@ func RegisterTarget(spec string, factory TargetFactory) {
 //	echo, echo-unix               a +PONG echo server started in this process, over loopback
 //	                              TCP or a Unix socket in a temporary directory
 //	engine, proto                 registered by package inproc
+//	rueidis+ADDR, rueidis-cache+ADDR
+//	                              registered by package clientcache (ADDR: one of the first
+//	                              three forms)
 //
 // "LABEL=SPEC" names the target LABEL in reports; otherwise its name is the spec.
 func ParseTarget(spec string) (Target, error) {
 	label, s := splitLabel(spec)
+	if scheme, rest, ok := strings.Cut(s, "+"); ok {
+		registryMu.Lock()
+		f := schemes[scheme]
+		registryMu.Unlock()
+		if f != nil {
+			network, addr, err := ParseAddr(rest)
+			if err != nil {
+				return nil, fmt.Errorf("target %q: %w", spec, err)
+			}
+			return f(label, network, addr)
+		}
+	}
 	switch {
 	case s == "echo":
 		return startEchoTarget(label, "tcp")
 	case s == "echo-unix":
 		return startEchoTarget(label, "unix")
-	case strings.HasPrefix(s, "unix://"):
-		p := strings.TrimPrefix(s, "unix://")
-		if p == "" {
-			return nil, fmt.Errorf("target %q: empty socket path", spec)
+	case strings.HasPrefix(s, "unix://") || strings.HasPrefix(s, "tcp://") || strings.Contains(s, ":"):
+		network, addr, err := ParseAddr(s)
+		if err != nil {
+			return nil, fmt.Errorf("target %q: %w", spec, err)
 		}
-		return &netTarget{label: label, network: "unix", addr: p}, nil
-	case strings.HasPrefix(s, "tcp://") || strings.Contains(s, ":"):
-		a := strings.TrimPrefix(s, "tcp://")
-		if i := strings.LastIndexByte(a, ':'); i < 0 || i == len(a)-1 {
-			return nil, fmt.Errorf("target %q: want HOST:PORT", spec)
-		}
-		return &netTarget{label: label, network: "tcp", addr: a}, nil
+		return &netTarget{label: label, network: network, addr: addr}, nil
 	}
 	registryMu.Lock()
 	factory := registry[s]
@@ -117,6 +144,22 @@ func ParseTarget(spec string) (Target, error) {
 		return nil, fmt.Errorf("target %q: in-process targets need package loadgen/inproc (inproc.Register)", spec)
 	}
 	return nil, fmt.Errorf("target %q: want tcp://HOST:PORT, HOST:PORT, unix:///PATH, echo, echo-unix, engine or proto", spec)
+}
+
+// ParseAddr reads a server address: unix:///PATH (network "unix"), tcp://HOST:PORT or
+// HOST:PORT (network "tcp").
+func ParseAddr(s string) (network, addr string, err error) {
+	if p, ok := strings.CutPrefix(s, "unix://"); ok {
+		if p == "" {
+			return "", "", errors.New("empty socket path")
+		}
+		return "unix", p, nil
+	}
+	a := strings.TrimPrefix(s, "tcp://")
+	if i := strings.LastIndexByte(a, ':'); i < 0 || i == len(a)-1 {
+		return "", "", errors.New("want HOST:PORT")
+	}
+	return "tcp", a, nil
 }
 
 // splitLabel splits "LABEL=SPEC". A '=' after a ':' or '/' belongs to the spec (a path may hold

@@ -1,6 +1,7 @@
 package loadgen
 
 import (
+	"errors"
 	"math"
 	"math/rand/v2"
 	"strconv"
@@ -210,6 +211,43 @@ func TestParseTarget(t *testing.T) {
 	f("floor=echo-unix", "floor", "unix", "")
 
 	for _, bad := range []string{"", "nope", "tcp://127.0.0.1", "unix://", "x=nope"} {
+		if _, err := ParseTarget(bad); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
+	}
+}
+
+// stubTarget is what the scheme of TestParseScheme builds.
+type stubTarget struct{ label, network, addr string }
+
+func (s *stubTarget) Name() string           { return s.label }
+func (s *stubTarget) Connect() (Conn, error) { return nil, errors.New("stub") }
+func (s *stubTarget) Close() error           { return nil }
+
+func TestParseScheme(t *testing.T) {
+	RegisterScheme("stub", func(label, network, addr string) (Target, error) {
+		return &stubTarget{label, network, addr}, nil
+	})
+	f := func(spec, wantName, wantNet, wantAddr string) {
+		t.Helper()
+		tg, err := ParseTarget(spec)
+		if err != nil {
+			t.Errorf("%s: %v", spec, err)
+			return
+		}
+		st, ok := tg.(*stubTarget)
+		if !ok || st.label != wantName || st.network != wantNet || st.addr != wantAddr {
+			t.Errorf("%s: got %+v", spec, tg)
+		}
+	}
+	f("stub+unix:///run/a+b.sock", "stub+unix:///run/a+b.sock", "unix", "/run/a+b.sock")
+	f("stub+tcp://127.0.0.1:6379", "stub+tcp://127.0.0.1:6379", "tcp", "127.0.0.1:6379")
+	f("app=stub+[::1]:7000", "app", "tcp", "[::1]:7000")
+	// An unregistered scheme is not one: the spec is read as before.
+	if tg, err := ParseTarget("unix:///run/a+b.sock"); err != nil || tg.(*netTarget).addr != "/run/a+b.sock" {
+		t.Errorf("unix path with '+': %v %+v", err, tg)
+	}
+	for _, bad := range []string{"stub+", "stub+unix://", "stub+tcp://127.0.0.1", "stub+nope"} {
 		if _, err := ParseTarget(bad); err == nil {
 			t.Errorf("%q accepted", bad)
 		}

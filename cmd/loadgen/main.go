@@ -8,8 +8,9 @@
 //	loadgen echo -listen ADDR           the +PONG floor server as a process of its own
 //	loadgen results [flags]             the headline experiment (make results)
 //
-// TARGET: tcp://HOST:PORT, HOST:PORT, unix:///PATH, echo, echo-unix, engine, proto;
-// "label=TARGET" names it in reports.
+// TARGET: tcp://HOST:PORT, HOST:PORT, unix:///PATH, echo, echo-unix, engine, proto,
+// rueidis+ADDR, rueidis-cache+ADDR (ADDR: one of the first three); "label=TARGET" names it in
+// reports.
 package main
 
 import (
@@ -20,11 +21,13 @@ import (
 	"syscall"
 
 	"github.com/sidecache/sidecache/loadgen"
+	"github.com/sidecache/sidecache/loadgen/clientcache"
 	"github.com/sidecache/sidecache/loadgen/inproc"
 )
 
 func main() {
 	inproc.Register()
+	clientcache.Register()
 	if len(os.Args) < 2 {
 		usage()
 	}
@@ -62,7 +65,8 @@ func usage() {
   loadgen proxy -listen ADDR -upstream ADDR [-delay 200us] [-jitter 50us]
   loadgen echo -listen ADDR
   loadgen results [flags]
-TARGET: tcp://HOST:PORT | HOST:PORT | unix:///PATH | echo | echo-unix | engine | proto, optionally "label=TARGET".
+TARGET: tcp://HOST:PORT | HOST:PORT | unix:///PATH | echo | echo-unix | engine | proto
+        | rueidis+ADDR | rueidis-cache+ADDR (ADDR: one of the first three), optionally "label=TARGET".
 "loadgen COMMAND -h" lists a command's flags.
 `)
 	os.Exit(2)

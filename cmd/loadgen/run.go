@@ -13,6 +13,7 @@ func cmdRun(ctx context.Context, args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	lf := addLoadFlags(fs)
 	out := fs.String("out", "", "directory for NAME.json and NAME.hgrm per target")
+	markdown := fs.Bool("markdown", false, "print the table as Markdown (target, ops/s, p50, p99, p99.9, hit rates)")
 	fs.Parse(args)
 	if fs.NArg() == 0 {
 		return fmt.Errorf("run: no target")
@@ -41,6 +42,10 @@ func cmdRun(ctx context.Context, args []string) error {
 	}
 	m := loadgen.Facts()
 	fmt.Printf("%d CPUs (GOMAXPROCS %d), kernel %s, %s, clock read %.0f ns\n", m.CPUs, m.GOMAXPROCS, m.Kernel, m.GoVersion, m.ClockNs)
+	if *markdown {
+		loadgen.PrintMarkdown(os.Stdout, reports...)
+		return nil
+	}
 	loadgen.PrintTable(os.Stdout, reports...)
 	return nil
 }
