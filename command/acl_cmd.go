@@ -95,8 +95,8 @@ func cmdACLDelUser(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 		for _, cl := range victims {
 			if cl == c {
 				c.CloseAfterReply = true
-			} else if cl.closer != nil {
-				cl.closer()
+			} else {
+				cl.kill()
 			}
 		}
 	}

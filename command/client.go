@@ -65,8 +65,9 @@ type Client struct {
 	tick  uint32
 
 	// closer closes the connection from any goroutine (CLIENT KILL); set by the network
-	// layer, nil for a client without a connection.
-	closer func()
+	// layer after the client is registered (other loops may already see it), nil for a
+	// client without a connection.
+	closer atomic.Pointer[func()]
 	// noEvict is CLIENT NO-EVICT: maxmemory-clients never picks this client.
 	noEvict atomic.Bool
 	// noTimeout exempts the client from the idle timeout while set (blocked or subscribed
@@ -77,9 +78,11 @@ type Client struct {
 	qbuf, omem, totMem atomic.Int64
 
 	// push queues messages other clients' commands produce for this one (push.go);
-	// protoPub is Proto for other goroutines (ProtoAtomic).
+	// protoPub is Proto for other goroutines (ProtoAtomic), dbPub DB (CLIENT LIST):
+	// both follow the fields at command boundaries (afterRun).
 	push     pushQueue
 	protoPub atomic.Uint32
+	dbPub    atomic.Int32
 	// sub is the client's pub/sub subscriptions and MONITOR mode (pubsub.go).
 	sub subState
 	// tx is the MULTI queue and the watched keys (multi.go, watch.go).
@@ -101,7 +104,14 @@ type Client struct {
 
 // SetCloser installs the function that closes c's connection; it must be safe to call from
 // any goroutine, more than once, and after the connection has closed.
-func (c *Client) SetCloser(f func()) { c.closer = f }
+func (c *Client) SetCloser(f func()) { c.closer.Store(&f) }
+
+// kill closes c's connection, if it has one. Safe from any goroutine.
+func (c *Client) kill() {
+	if f := c.closer.Load(); f != nil {
+		(*f)()
+	}
+}
 
 // NoEvict reports CLIENT NO-EVICT. Safe from any goroutine.
 func (c *Client) NoEvict() bool { return c.noEvict.Load() }
@@ -160,6 +170,7 @@ func (s *Server) NewClient(addr, laddr string, unix bool) *Client {
 	}
 	c.Created = s.nowMs()
 	c.protoPub.Store(uint32(protocol.RESP2))
+	c.push.wakes = &s.wakes
 	c.lastCmd.Store(c.Created)
 	c.authenticated = !s.authRequired()
 	c.user.Store(s.defaultUser)

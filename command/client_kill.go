@@ -6,9 +6,49 @@ import (
 
 // CLIENT KILL and CLIENT NO-EVICT: administration of other connections.
 
+// Client types, Redis's CLIENT_TYPE_*: the classes of CLIENT KILL TYPE and CLIENT LIST
+// TYPE. This server has no replication, so its clients are normal or pubsub.
+const (
+	clientNormal = iota
+	clientReplica
+	clientPubSub
+	clientMaster
+)
+
+// clientTypeByName is Redis's getClientTypeByName; false for an unknown name.
+func clientTypeByName(name []byte) (int, bool) {
+	switch {
+	case eqFold(name, "normal"):
+		return clientNormal, true
+	case eqFold(name, "slave"), eqFold(name, "replica"):
+		return clientReplica, true
+	case eqFold(name, "pubsub"):
+		return clientPubSub, true
+	case eqFold(name, "master"):
+		return clientMaster, true
+	}
+	return 0, false
+}
+
+// clientType is Redis's getClientType: pubsub while subscribed to anything (a channel, a
+// pattern or a shard channel, in RESP2 or RESP3), else normal; a MONITOR client is normal,
+// as Redis exposes it. Safe from any goroutine.
+func (c *Client) clientType() int {
+	if c.IsPubSub() {
+		return clientPubSub
+	}
+	return clientNormal
+}
+
+// appendUnknownClientType is the error for a TYPE Redis does not know.
+func appendUnknownClientType(out, name []byte) []byte {
+	return appendErrText(out, "ERR Unknown client type '"+cstr(name)+"'")
+}
+
 // killFilter is the set of CLIENT KILL filters; a zero field matches every client.
 type killFilter struct {
 	id          int64
+	typ         int // a client type + 1; 0 matches every type
 	addr, laddr []byte
 	maxAge      int64 // seconds; a client matches when it is at least this old
 	user        *aclUser
@@ -19,6 +59,8 @@ type killFilter struct {
 func (f *killFilter) matches(cl, self *Client, now int64) bool {
 	switch {
 	case f.id != 0 && cl.ID != f.id:
+		return false
+	case f.typ != 0 && cl.clientType() != f.typ-1:
 		return false
 	case f.addr != nil && cl.Addr != string(f.addr):
 		return false
@@ -36,16 +78,15 @@ func (f *killFilter) matches(cl, self *Client, now int64) bool {
 
 // cmdClientKill is clientKillCommand. The old form (one ip:port) answers +OK or "No such
 // client" and spares nobody, the caller included; the filter form answers how many clients
-// it closed and skips the caller unless SKIPME no. Every client here is a normal one: TYPE
-// normal matches all, master/replica/slave/pubsub match none. USER names an ACL user.
-// MAXAGE is Redis 7.4's.
+// it closed and skips the caller unless SKIPME no. TYPE pubsub matches the subscribed
+// clients, normal every other (MONITOR clients too); replica and master match none, there
+// being no replication. USER names an ACL user. MAXAGE is Redis 7.4's.
 //
 // Another client is closed through its connection's closer, from this goroutine, whatever
 // loop owns it; the caller, if it matches, is closed after this reply (as QUIT).
 func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	f := killFilter{skipMe: true}
 	oldForm := len(args) == 3
-	none := false // a filter no client can match (TYPE pubsub, ...)
 	if oldForm {
 		f.addr = args[2]
 		f.skipMe = false
@@ -63,13 +104,11 @@ func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 				}
 				f.id = id
 			case eqFold(opt, "type"):
-				switch {
-				case eqFold(v, "normal"):
-				case eqFold(v, "master"), eqFold(v, "replica"), eqFold(v, "slave"), eqFold(v, "pubsub"):
-					none = true
-				default:
-					return appendErrText(out, "ERR Unknown client type '"+cstr(v)+"'")
+				typ, ok := clientTypeByName(v)
+				if !ok {
+					return appendUnknownClientType(out, v)
 				}
+				f.typ = typ + 1
 			case eqFold(opt, "addr"):
 				f.addr = v
 			case eqFold(opt, "laddr"):
@@ -105,22 +144,20 @@ func cmdClientKill(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 	}
 
 	killed := int64(0)
-	if !none {
-		s.clientsMu.Lock()
-		victims := make([]*Client, 0, 4)
-		for _, cl := range s.clients {
-			if f.matches(cl, c, now) {
-				victims = append(victims, cl)
-			}
+	s.clientsMu.Lock()
+	victims := make([]*Client, 0, 4)
+	for _, cl := range s.clients {
+		if f.matches(cl, c, now) {
+			victims = append(victims, cl)
 		}
-		s.clientsMu.Unlock()
-		for _, cl := range victims {
-			killed++
-			if cl == c {
-				c.CloseAfterReply = true
-			} else if cl.closer != nil {
-				cl.closer()
-			}
+	}
+	s.clientsMu.Unlock()
+	for _, cl := range victims {
+		killed++
+		if cl == c {
+			c.CloseAfterReply = true
+		} else {
+			cl.kill()
 		}
 	}
 	if oldForm {

@@ -105,3 +105,46 @@ func TestClientListMemory(t *testing.T) {
 		t.Fatalf("Memory() = %d", h.c.Memory())
 	}
 }
+
+// TestClientTypeFilters: CLIENT KILL TYPE and CLIENT LIST TYPE sort clients as Redis's
+// getClientType: subscribed (channel, pattern or shard channel) is pubsub, MONITOR normal.
+func TestClientTypeFilters(t *testing.T) {
+	h := newHarness(t)
+	killed := map[int64]int{}
+	add := func(sub ...string) *Client {
+		c := h.s.NewClient("10.0.0.1:1", "127.0.0.1:6379", false)
+		c.SetCloser(func() { killed[c.ID]++ })
+		if len(sub) > 0 {
+			execOn(h, c, sub...)
+		}
+		return c
+	}
+	plain, mon := add(), add("MONITOR")
+	subs := []*Client{add("SUBSCRIBE", "c"), add("PSUBSCRIBE", "p*"), add("SSUBSCRIBE", "s")}
+	id := func(c *Client) string { return strconv.FormatInt(c.ID, 10) }
+	count := func(typ string) int {
+		return strings.Count(h.run("client", "list", "type", typ), " addr=")
+	}
+	if n, m := count("pubsub"), count("normal"); n != 3 || m != 3 {
+		t.Fatalf("CLIENT LIST TYPE pubsub: %d clients, normal: %d; want 3 and 3 (caller, plain, monitor)", n, m)
+	}
+	if got := h.run("client", "list", "type", "replica"); got != "$0\r\n\r\n" {
+		t.Fatalf("CLIENT LIST TYPE replica: %q", got)
+	}
+	f := h.f()
+	f("client kill type replica id "+id(mon), ":0\r\n")
+	f("client kill type pubsub id "+id(mon), ":0\r\n")
+	f("client kill type normal id "+id(subs[0]), ":0\r\n")
+	f("client kill type pubsub", ":3\r\n")
+	for _, c := range subs {
+		if killed[c.ID] != 1 {
+			t.Fatalf("TYPE pubsub spared subscribed client %d: %v", c.ID, killed)
+		}
+	}
+	f("client kill type normal", ":2\r\n") // SKIPME yes: the caller stays
+	if killed[plain.ID] != 1 || killed[mon.ID] != 1 || h.c.CloseAfterReply {
+		t.Fatalf("TYPE normal closed %v (caller closing: %v)", killed, h.c.CloseAfterReply)
+	}
+	f("client list type bogus", "-ERR Unknown client type 'bogus'\r\n")
+	f("client list type", "-ERR syntax error\r\n")
+}

@@ -183,10 +183,21 @@ func cmdClientSetInfo(s *Server, c *Client, args [][]byte, now int64, out []byte
 	return protocol.AppendSimple(out, "OK")
 }
 
-// appendClientLine appends c's CLIENT LIST line (without the newline), with the fields
-// Redis 7.2 prints. qbuf, omem and tot-mem are what the network layer last published
-// (SetMemory); the buffer fields it has no counterpart for are 0.
+// appendClientLine appends the CLIENT INFO line of c, the client running the command.
 func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
+	return s.appendClientInfo(dst, c, c, now)
+}
+
+// appendClientInfo appends c's CLIENT LIST line (without the newline), with the fields
+// Redis 7.2 prints, as self, the client running the command, sees it. qbuf, omem and
+// tot-mem are what the network layer last published (SetMemory); the buffer fields it has
+// no counterpart for are 0. Another client's loop may be changing its state meanwhile:
+// only its atomics are read (db and resp as of its last command), and self's own fields.
+func (s *Server) appendClientInfo(dst []byte, c, self *Client, now int64) []byte {
+	db, proto := int64(c.dbPub.Load()), int64(c.ProtoAtomic())
+	if c == self {
+		db, proto = int64(c.DB), int64(c.Proto) // current inside MULTI ... EXEC too
+	}
 	dst = append(dst, "id="...)
 	dst = strconv.AppendInt(dst, c.ID, 10)
 	dst = append(dst, " addr="...)
@@ -241,7 +252,7 @@ func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 		dst = append(dst, 'N')
 	}
 	dst = append(dst, " db="...)
-	dst = strconv.AppendInt(dst, int64(c.DB), 10)
+	dst = strconv.AppendInt(dst, db, 10)
 	dst = c.sub.appendCounts(dst)
 	dst = append(dst, " multi="...)
 	dst = strconv.AppendInt(dst, c.tx.pub.Load()-1, 10) // queued commands, -1 outside MULTI
@@ -264,7 +275,7 @@ func (s *Server) appendClientLine(dst []byte, c *Client, now int64) []byte {
 	dst = append(dst, " redir="...)
 	dst = strconv.AppendInt(dst, trackRedirect(c), 10)
 	dst = append(dst, " resp="...)
-	dst = strconv.AppendInt(dst, int64(c.Proto), 10)
+	dst = strconv.AppendInt(dst, proto, 10)
 	c.attrMu.Lock()
 	dst = append(dst, " lib-name="...)
 	dst = append(dst, c.libName...)
@@ -282,13 +293,19 @@ func cmdClientInfo(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 	return out
 }
 
-// cmdClientList supports CLIENT LIST [ID id ...]; TYPE filters come with pub/sub.
+// cmdClientList is CLIENT LIST [TYPE type | ID id ...], with Redis's checks in its order:
+// TYPE only as the one option, ID with at least one id.
 func cmdClientList(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
 	var ids []int64
-	if len(args) > 2 {
-		if !eqFold(args[2], "id") || len(args) < 4 {
-			return appendErr(out, errSyntax)
+	typ := -1
+	switch {
+	case len(args) == 4 && eqFold(args[2], "type"):
+		t, ok := clientTypeByName(args[3])
+		if !ok {
+			return appendUnknownClientType(out, args[3])
 		}
+		typ = t
+	case len(args) > 3 && eqFold(args[2], "id"):
 		for _, a := range args[3:] {
 			id, ok := parseInt(a)
 			if !ok {
@@ -296,6 +313,8 @@ func cmdClientList(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 			}
 			ids = append(ids, id)
 		}
+	case len(args) != 2:
+		return appendErr(out, errSyntax)
 	}
 	s.clientsMu.Lock()
 	list := make([]*Client, 0, len(s.clients))
@@ -316,7 +335,10 @@ func cmdClientList(s *Server, c *Client, args [][]byte, now int64, out []byte) [
 	}
 	buf := c.scratch[:0]
 	for _, cl := range list {
-		buf = s.appendClientLine(buf, cl, now)
+		if typ >= 0 && cl.clientType() != typ {
+			continue
+		}
+		buf = s.appendClientInfo(buf, cl, c, now)
 		buf = append(buf, '\n')
 	}
 	out = protocol.AppendVerbatim(out, c.Proto, "txt", buf)
@@ -366,8 +388,10 @@ var clientHelp = []struct {
 		"      Kill connections by client id.",
 		"    * MAXAGE <maxage>",
 		"      Kill connections older than the specified age."}},
-	{"list", []string{"LIST [ID <client-id> [<client-id> ...]]",
-		"    Return information about client connections."}},
+	{"list", []string{"LIST [options ...]",
+		"    Return information about client connections. Options:",
+		"    * TYPE (NORMAL|MASTER|REPLICA|PUBSUB)",
+		"      Return clients of specified type."}},
 	{"unpause", []string{"UNPAUSE", "    Stop the current client pause, resuming traffic."}},
 	{"pause", []string{"PAUSE <timeout> [WRITE|ALL]",
 		"    Suspend all, or just write, clients for <timeout> milliseconds."}},

@@ -58,7 +58,9 @@ func (s *Server) evictBudget() time.Duration {
 // shrink evicts down to maxmemory: one slice now, then slices in one background goroutine
 // (at most one runs) until within the limit or nothing more can be evicted.
 func (s *Server) shrink() {
-	if s.eng.EvictToLimit(s.nowMs(), s.evictBudget()) != engine.ErrBudget {
+	err := s.eng.EvictToLimit(s.nowMs(), s.evictBudget())
+	s.FlushWakes() // CONFIG SET may come from outside a command (maxmemory auto)
+	if err != engine.ErrBudget {
 		return
 	}
 	if !s.shrinking.CompareAndSwap(false, true) {

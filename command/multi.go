@@ -186,13 +186,15 @@ type txState struct {
 func (s *Server) SetBarrier(b Barrier) { s.barrier = b }
 
 // Quiesce runs fn, a background job that changes keys, while no EXEC runs (Barrier.Quiesce);
-// without a Barrier it just runs fn. Never call it from a command.
+// without a Barrier it just runs fn. Never call it from a command. The wake-ups of the
+// invalidations fn produced are issued after it (wake.go).
 func (s *Server) Quiesce(fn func()) {
 	if b := s.barrier; b != nil {
 		b.Quiesce(fn)
-		return
+	} else {
+		fn()
 	}
-	fn()
+	s.FlushWakes()
 }
 
 // queue appends a copy of the command to c's transaction and answers +QUEUED, or refuses
@@ -246,6 +248,7 @@ func (s *Server) refuse(c *Client, cmd *command, out []byte, start int) []byte {
 // and a closing connection.
 func (s *Server) resetMulti(c *Client) {
 	s.unwatchAll(c)
+	s.upEndTx(c) // upstream_tx.go: the dedicated upstream connection, if any
 	t := &c.tx
 	t.on, t.dirtyExec, t.denyOOM = false, false, false
 	clear(t.argv)
@@ -302,6 +305,14 @@ func cmdExec(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte 
 			argv = append(argv, t.buf[sp.off:sp.off+sp.n:sp.off+sp.n])
 		}
 		t.argv = argv
+		// The rules may have changed since the command was queued (ACL SETUSER from
+		// another connection): Redis's execCommand checks again and answers NOPERM in the
+		// command's place.
+		if o, refused := s.aclExecRefuse(c, q.cmd, argv, out); refused {
+			s.countError(c.stats, o[len(out):])
+			out = o
+			continue
+		}
 		out = s.call(c, q.cmd, argv, now, out)
 	}
 	s.resetMulti(c)

@@ -21,6 +21,10 @@ import (
 // an invalidation of one's own write) therefore follows that command's reply, as Redis 7.2
 // does (server.pending_push_messages).
 //
+// A push made under an engine segment lock (client-side caching invalidations) must not
+// make the syscall a wake may need: it queues, and the wake-up follows once the lock is
+// released (queuePush, wake.go).
+//
 // Bounds: the bytes queued plus the replies the peer has not read yet (last published omem)
 // may not reach the hard client-output-buffer-limit of the client's class; the push that
 // would cross it closes the client, as Redis closes a client over its limit. What is queued
@@ -41,14 +45,23 @@ type pushQueue struct {
 	mem    atomic.Int64 // cap(buf)+cap(spare), bytes, for BufferMemory
 	armed  atomic.Bool  // a wake is outstanding: later pushes need none
 
-	hooks PushHooks // set once by the network layer before the client runs a command
+	// hooks are set once by the network layer, under mu: the client is registered (other
+	// loops may find it) before its connection installs them.
+	hooks PushHooks
+
+	// The deferred wake of a push made under an engine lock (wake.go).
+	wakes       *wakeList              // the Server's; nil for a client NewClient did not make
+	wakeNext    atomic.Pointer[Client] // next client on the wake list
+	listed      atomic.Bool            // on the wake list, not yet woken
+	overflowDue atomic.Bool            // the deferred push overflowed: close instead of waking
 }
 
 // PushHooks connect a client's push queue to its connection. Each func must be safe from
 // any goroutine; nil ones are skipped (a client without a connection, in tests).
 type PushHooks struct {
-	// Wake asks the client's event loop to call DrainPush soon and write the result. Push
-	// calls it once per drain at most, never while holding a lock of the command layer's.
+	// Wake asks the client's event loop to call DrainPush soon and write the result. It is
+	// called once per drain at most, never while holding a lock of the command layer's or
+	// the engine's (a push made under an engine lock is woken later: wake.go).
 	Wake func()
 	// HardLimit returns the hard output limit that applies to the client now, in bytes
 	// (client-output-buffer-limit of its class); 0 means none.
@@ -59,32 +72,51 @@ type PushHooks struct {
 }
 
 // SetPushHooks installs the network side of c's push queue. Call it before c runs commands.
-func (c *Client) SetPushHooks(h PushHooks) { c.push.hooks = h }
+func (c *Client) SetPushHooks(h PushHooks) {
+	c.push.mu.Lock()
+	c.push.hooks = h
+	c.push.mu.Unlock()
+}
 
 // Push queues msg, a complete RESP message already encoded for c's protocol (a RESP3 push
 // '>' or a RESP2 array; read ProtoAtomic to choose), and wakes c's event loop to write it.
 // msg is copied before Push returns. Safe from any goroutine, including c's own loop while
-// c executes a command (the message then follows that command's reply).
+// c executes a command (the message then follows that command's reply), but not under an
+// engine segment lock: waking may make a syscall (queuePush is for that case).
 //
 // It returns false, and queues nothing, when c is closed or when the message would take c
 // past its hard output limit; in the latter case c is closed as a client over its limit.
 // A steady stream of pushes allocates nothing: the queue's two buffers are reused.
-func (c *Client) Push(msg []byte) bool {
+func (c *Client) Push(msg []byte) bool { return c.enqueue(msg, false) }
+
+// queuePush is Push for a caller that holds an engine segment lock (an invalidation from
+// the engine's change hook): it makes no syscall. The wake-up of c's loop, or c's closing
+// when the message overflowed its limit, waits on the Server's wake list for the next
+// FlushWakes (wake.go).
+func (c *Client) queuePush(msg []byte) bool { return c.enqueue(msg, true) }
+
+func (c *Client) enqueue(msg []byte, deferred bool) bool {
 	q := &c.push
+	deferred = deferred && q.wakes != nil
 	q.mu.Lock()
 	if q.closed {
 		q.mu.Unlock()
 		return false
 	}
-	if h := q.hooks.HardLimit; h != nil {
-		if lim := h(); lim > 0 && int64(len(q.buf)+len(msg))+c.omem.Load() >= lim {
+	h := q.hooks
+	if h.HardLimit != nil {
+		if lim := h.HardLimit(); lim > 0 && int64(len(q.buf)+len(msg))+c.omem.Load() >= lim {
 			q.closed = true
 			q.buf, q.spare = nil, nil
 			q.queued.Store(0)
 			q.mem.Store(0)
 			q.mu.Unlock()
-			if f := q.hooks.Overflow; f != nil {
-				f()
+			switch {
+			case deferred:
+				q.overflowDue.Store(true)
+				q.wakes.add(c)
+			case h.Overflow != nil:
+				h.Overflow()
 			}
 			return false
 		}
@@ -97,8 +129,11 @@ func (c *Client) Push(msg []byte) bool {
 	}
 	q.mu.Unlock()
 	if !q.armed.Load() && !q.armed.Swap(true) {
-		if w := q.hooks.Wake; w != nil {
-			w()
+		switch {
+		case deferred:
+			q.wakes.add(c)
+		case h.Wake != nil:
+			h.Wake()
 		}
 	}
 	return true
@@ -153,12 +188,15 @@ func (c *Client) pushMemory() int { return int(c.push.mem.Load()) }
 func (c *Client) ProtoAtomic() protocol.Version { return protocol.Version(c.protoPub.Load()) }
 
 // afterRun is exec's epilogue for a command that ran: c.Proto is published for pushes
-// (HELLO and RESET change it), and the command is shown to MONITOR clients. Two loads when
-// nothing changed and nobody monitors.
+// (HELLO and RESET change it) and c.DB for CLIENT LIST (SELECT, RESET), and the command is
+// shown to MONITOR clients. Three loads when nothing changed and nobody monitors.
 func (s *Server) afterRun(c *Client, cmd *command, args [][]byte) {
 	if uint32(c.Proto) != c.protoPub.Load() {
 		c.protoPub.Store(uint32(c.Proto))
 		c.refreshGate()
+	}
+	if int32(c.DB) != c.dbPub.Load() {
+		c.dbPub.Store(int32(c.DB))
 	}
 	if s.nmon.Load() != 0 {
 		s.feedMonitors(c, cmd, args)

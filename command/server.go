@@ -63,6 +63,10 @@ type Server struct {
 	trackState // client-side caching (tracking.go)
 	shrinkState
 
+	// wakes lists the clients whose pushes, made under an engine lock, wait for their
+	// wake-up (wake.go).
+	wakes wakeList
+
 	pubsubState // channels, patterns and MONITOR clients (pubsub.go, monitor.go)
 
 	aclState // users and their permissions (acl.go); the table before rename-command (rename.go)
@@ -137,12 +141,18 @@ func (s *Server) db(c *Client) *engine.DB {
 //
 // The checks run in Redis's order (server.c processCommand): unknown command, unknown
 // subcommand, arity, then authentication.
+//
+// Invalidations the command produced under engine locks are queued; their wake-ups are
+// issued before Exec returns, once no lock is held (wake.go).
 func (s *Server) Exec(c *Client, args [][]byte, now int64, out []byte) []byte {
 	c.Postponed, c.Deferred = false, false
 	if c.replyFlags != 0 { // CLIENT REPLY OFF or SKIP (client_modes.go)
-		return s.execQuiet(c, args, now, time.Time{}, out)
+		out = s.execQuiet(c, args, now, time.Time{}, out)
+	} else {
+		out = s.exec(c, args, now, time.Time{}, out)
 	}
-	return s.exec(c, args, now, time.Time{}, out)
+	s.FlushWakes()
+	return out
 }
 
 // ExecTimed is Exec for a command that makes up a whole batch, which started at start: the
@@ -150,9 +160,12 @@ func (s *Server) Exec(c *Client, args [][]byte, now int64, out []byte) []byte {
 func (s *Server) ExecTimed(c *Client, args [][]byte, now int64, start time.Time, out []byte) []byte {
 	c.Postponed, c.Deferred = false, false
 	if c.replyFlags != 0 {
-		return s.execQuiet(c, args, now, start, out)
+		out = s.execQuiet(c, args, now, start, out)
+	} else {
+		out = s.exec(c, args, now, start, out)
 	}
-	return s.exec(c, args, now, start, out)
+	s.FlushWakes()
+	return out
 }
 
 func (s *Server) exec(c *Client, args [][]byte, now int64, t0 time.Time, out []byte) []byte {

@@ -89,6 +89,12 @@ func TestClientNoTouch(t *testing.T) {
 	f("get k", "$1\r\nv\r\n")
 	f("mget k k", "*2\r\n$1\r\nv\r\n$1\r\nv\r\n")
 	f("strlen k", ":1\r\n")
+	f("getbit k 1", ":1\r\n")
+	f("bitcount k", ":5\r\n")
+	f("bitfield_ro k get u8 0", "*1\r\n:118\r\n")
+	f("bitfield k get u8 0", "*1\r\n:118\r\n")
+	f("lcs k k", "$1\r\nv\r\n")
+	f("bitop or dst k", ":1\r\n")
 	f("object freq k", ":5\r\n")
 	f("client no-touch off", "+OK\r\n")
 	f("get k", "$1\r\nv\r\n") // at the initial counter an access always counts

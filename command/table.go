@@ -226,8 +226,9 @@ func buildTable() map[string]*command {
 	add("unsubscribe", -1, ps|ns|ld|st, 0, 0, 0, cmdUnsubscribe)
 	add("punsubscribe", -1, ps|ns|ld|st, 0, 0, 0, cmdPUnsubscribe)
 	add("sunsubscribe", -1, ps|ns|ld|st, 1, -1, 1, cmdSUnsubscribe)
-	add("publish", 3, ps|ld|st|f, 0, 0, 0, cmdPublish)
-	add("spublish", 3, ps|ld|st|f, 1, 1, 1, cmdSPublish)
+	// may-replicate: CLIENT PAUSE WRITE holds them back (pause.go).
+	add("publish", 3, ps|ld|st|f|flagMayReplicate, 0, 0, 0, cmdPublish)
+	add("spublish", 3, ps|ld|st|f|flagMayReplicate, 1, 1, 1, cmdSPublish)
 	pubsubCmd := add("pubsub", -2, 0, 0, 0, 0, nil)
 	sub(pubsubCmd, "channels", -2, ps|ld|st, 0, 0, 0, cmdPubsubChannels)
 	sub(pubsubCmd, "numpat", 2, ps|ld|st, 0, 0, 0, cmdPubsubNumPat)

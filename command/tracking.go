@@ -167,6 +167,7 @@ func (s *Server) trackRelease(c *Client) {
 type trackSink Client
 
 func (t *trackSink) Push(msg []byte) bool          { return (*Client)(t).Push(msg) }
+func (t *trackSink) Queue(msg []byte) bool         { return (*Client)(t).queuePush(msg) }
 func (t *trackSink) ProtoAtomic() protocol.Version { return (*Client)(t).ProtoAtomic() }
 func (t *trackSink) PubSubMode() bool              { return (*Client)(t).IsPubSub() }
 

@@ -18,8 +18,8 @@ import (
 //     authentication check; ACL cannot judge it, so a restricted user may not send it.
 //   - Connection and server commands stay local; so does pub/sub (for now). SELECT n selects
 //     upstream database n; in cluster mode SELECT refuses n != 0 as Redis Cluster does.
-//     MULTI, EXEC, DISCARD, WATCH and UNWATCH answer an error until transactions are pinned
-//     to one upstream connection.
+//     MULTI queues here; WATCH and EXEC run on one upstream connection dedicated to the
+//     client for the transaction (upstream_tx.go).
 //   - The upstream may answer later. The handler then sets Client.Deferred and appends
 //     nothing: the network layer stops the batch after that command and runs nothing more
 //     for the connection (Waiting) until the reply arrives as a push, in place of the
@@ -67,6 +67,8 @@ type upClient struct {
 	// quiet says CLIENT REPLY OFF/SKIP applied to the deferred command.
 	wait  atomic.Bool
 	quiet bool
+	// watching is true from an upstream WATCH until the transaction ends (upstream_tx.go).
+	watching bool
 	// resume wakes the connection's loop once the reply is queued (SetResume).
 	resume func()
 }
@@ -86,9 +88,13 @@ func (s *Server) SetUpstream(u Upstream) {
 		}
 		switch {
 		case cmd.run == nil:
-		case cmd.name == "multi" || cmd.name == "exec" || cmd.name == "discard" ||
-			cmd.name == "watch" || cmd.name == "unwatch":
-			cmd.run = cmdUpstreamNoTx
+		case cmd.name == "multi" || cmd.name == "discard": // queued here: upstream_tx.go
+		case cmd.name == "exec":
+			cmd.run = cmdUpstreamExec
+		case cmd.name == "watch":
+			cmd.run = cmdUpstreamWatch
+		case cmd.name == "unwatch":
+			cmd.run = cmdUpstreamUnwatch
 		case cmd.name == "select" && u.Cluster():
 			cmd.run = cmdSelectCluster
 		case isKeyspaceCommand(cmd):
@@ -201,6 +207,9 @@ func (s *Server) upUnknown(c *Client, args [][]byte, now int64, out []byte) []by
 		out = append(out, "\r\n"...)
 	case c.sub.gate && c.Proto == protocol.RESP2 && c.IsPubSub():
 		out = appendErrText(out, "ERR Can't execute '"+cstr(args[0])+"': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context")
+	case c.tx.on:
+		c.lastCmd.Store(now)
+		return s.queue(c, upUnknownCmd, args, out) // sent at EXEC: upstream_tx.go
 	default:
 		c.lastCmd.Store(now)
 		return s.upDo(c, "", args, nil, true, now, out)
@@ -208,11 +217,7 @@ func (s *Server) upUnknown(c *Client, args [][]byte, now int64, out []byte) []by
 	return out
 }
 
-const errUpstreamNoTx = "ERR MULTI, EXEC, DISCARD, WATCH and UNWATCH are not supported in upstream mode yet"
-
-func cmdUpstreamNoTx(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
-	return appendErr(out, errUpstreamNoTx)
-}
+const errUpstreamNoTx = "ERR transactions are not supported by this upstream"
 
 // cmdSelectCluster is SELECT against a Redis Cluster, which has database 0 only.
 func cmdSelectCluster(s *Server, c *Client, args [][]byte, now int64, out []byte) []byte {
@@ -228,6 +233,7 @@ func (s *Server) TrackInvalidate(key []byte) {
 	if t := s.tracker; t != nil && t.Active() {
 		s.trackKeyChanged(key, 0)
 		t.FlushBcast()
+		s.FlushWakes()
 	}
 }
 
@@ -235,6 +241,7 @@ func (s *Server) TrackInvalidate(key []byte) {
 func (s *Server) TrackFlush() {
 	if t := s.tracker; t != nil && t.Active() {
 		t.Flush()
+		s.FlushWakes()
 	}
 }
 

@@ -72,8 +72,11 @@ func TestUpstreamRouting(t *testing.T) {
 	f("PING", "+PONG\r\n", "")
 	f("ECHO x", "$1\r\nx\r\n", "")
 	f("PUBLISH ch m", ":0\r\n", "")
-	f("MULTI", "-"+errUpstreamNoTx+"\r\n", "")
+	// recUpstream's connections run no transactions (no UpstreamTx).
 	f("WATCH k", "-"+errUpstreamNoTx+"\r\n", "")
+	f("MULTI", "+OK\r\n", "")
+	f("LPUSH l x", "+QUEUED\r\n", "")
+	f("EXEC", "-"+errUpstreamNoTx+"\r\n", "")
 	f("GET", "-ERR wrong number of arguments for 'get' command\r\n", "")
 	f("SELECT 3", "+OK\r\n", "")
 	if h.c.DB != 3 {

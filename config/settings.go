@@ -28,7 +28,7 @@ var LogFormats = []string{"auto", "json", "text"}
 // registry lists every setting with its default, as a config file would write it.
 // immutable settings are fixed once the process has loaded its configuration.
 func registry() []*Setting {
-	return []*Setting{
+	return append([]*Setting{
 		// Network.
 		{name: "port", def: "6379", immutable: true, parse: intValue(0, 65535),
 			help: "TCP port for RESP; 0 disables TCP"},
@@ -138,7 +138,7 @@ func registry() []*Setting {
 			help: "after SIGTERM, keep serving this long before closing listeners (10s, 500ms, seconds)"},
 		{name: "shutdown-timeout", def: "10s", parse: durationValue,
 			help: "after listeners close, wait this long for in-flight replies"},
-	}
+	}, prewarmSettings()...) // upstream.go
 }
 
 // addrValue is empty (off) or host:port.

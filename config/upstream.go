@@ -71,3 +71,21 @@ func upstreamValue(_ *Setting, v string) (value, error) {
 	}
 	return value{text: v}, nil
 }
+
+// prewarmSettings are the settings of the L1's prewarm at start-up (upstream mode only).
+func prewarmSettings() []*Setting {
+	return []*Setting{
+		{name: "prewarm-keys", def: "0", immutable: true, parse: intValue(0, llMax),
+			help: "at start-up, read at most this many keys from the upstream into L1 (tracked, as misses are); 0: no prewarm"},
+		{name: "prewarm-timeout", def: "30s", immutable: true, parse: durationValue,
+			help: "stop the prewarm after this long; 0: bounded by prewarm-keys only"},
+		{name: "prewarm-match", def: "", immutable: true, parse: stringValue,
+			help: "SCAN MATCH pattern of the keys to prewarm (after prewarm-file's); empty: every key, unless prewarm-file is set"},
+		{name: "prewarm-file", def: "", immutable: true, parse: stringValue,
+			help: "a file listing keys to prewarm, one a line; empty: none"},
+		{name: "prewarm-rate", def: "10000", immutable: true, parse: intValue(0, llMax),
+			help: "keys a second the prewarm reads at most; 0: unbounded"},
+		{name: "prewarm-ready", def: "no", immutable: true, parse: boolValue,
+			help: "/ready answers 503 until the prewarm ended (done, timed out or failed); RESP serves from the start either way"},
+	}
+}

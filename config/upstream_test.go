@@ -48,3 +48,22 @@ func TestUpstreamSettings(t *testing.T) {
 		t.Fatalf("CONFIG GET upstream = %q", v)
 	}
 }
+
+func TestPrewarmSettings(t *testing.T) {
+	c, _, err := Load([]string{"--prewarm-keys", "5000", "--prewarm-match", "user:*", "--prewarm-timeout", "2s", "--prewarm-ready", "yes"},
+		[]string{"SIDECACHE_PREWARM_RATE=100"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Int("prewarm-keys") != 5000 || c.String("prewarm-match") != "user:*" || c.Duration("prewarm-timeout").String() != "2s" ||
+		!c.Bool("prewarm-ready") || c.Int("prewarm-rate") != 100 || c.String("prewarm-file") != "" {
+		t.Fatalf("prewarm settings: %d %q %v %v %d %q", c.Int("prewarm-keys"), c.String("prewarm-match"),
+			c.Duration("prewarm-timeout"), c.Bool("prewarm-ready"), c.Int("prewarm-rate"), c.String("prewarm-file"))
+	}
+	if _, _, err := Load([]string{"--prewarm-keys", "-1"}, nil); err == nil {
+		t.Fatal("prewarm-keys -1 accepted")
+	}
+	if err := c.Set("prewarm-keys", "1"); err == nil {
+		t.Fatal("CONFIG SET prewarm-keys accepted: prewarm happens at start-up only")
+	}
+}

@@ -66,7 +66,7 @@ func (d *DB) BitField(key []byte, ops []BitFieldOp, now int64) error {
 			return ErrWrongType
 		}
 		if readonly {
-			s.touch(i, now)
+			d.touch(s, i, now)
 			v = s.valOf(off)
 		}
 	}

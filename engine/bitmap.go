@@ -109,7 +109,7 @@ func (d *DB) GetBit(key []byte, offset uint64, now int64) (int, error) {
 	if s.typeOf(off) != TypeString {
 		return 0, ErrWrongType
 	}
-	s.touch(i, now)
+	d.touch(s, i, now)
 	v := s.valOf(off)
 	if b := offset >> 3; b < uint64(len(v)) && v[b]&(0x80>>(offset&7)) != 0 {
 		return 1, nil
@@ -340,7 +340,7 @@ func (d *DB) BitOp(op BitOpKind, dst []byte, srcs [][]byte, now int64, scratch [
 		if s.typeOf(off) != TypeString {
 			return 0, scratch, ErrWrongType
 		}
-		s.touch(i, now)
+		d.touch(s, i, now) // a source is read (lookupKeyRead)
 		maxLen = max(maxLen, s.vlen(off))
 	}
 	ds := &d.segs[dsi]

@@ -241,9 +241,9 @@ func (e *Engine) NumDBs() int { return len(e.dbs) }
 func (e *Engine) DB(i int) *DB { return &e.dbs[i] }
 
 // DBNoTouch returns database i for a client in CLIENT NO-TOUCH mode: the same keys, but
-// the lookups that record an access through DB.touch (the string and hash reads, COPY and
-// MOVE) leave the keys' access field (LFU counter or LRU clock) as it was. Writes and TOUCH
-// still update it.
+// the lookups that record an access through DB.touch (the string, bitmap, BITFIELD, LCS
+// and hash reads, the sources of BITOP, COPY and MOVE) leave the keys' access field (LFU
+// counter or LRU clock) as it was. Writes and TOUCH still update it.
 func (e *Engine) DBNoTouch(i int) *DB { return &e.noTouch[i] }
 
 // Stats returns memory and counters. It holds every segment lock at once, taken in the

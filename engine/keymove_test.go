@@ -240,6 +240,12 @@ func TestNoTouchView(t *testing.T) {
 	q.AppendGet(nil, key, t0)
 	q.GetEx(key, t0, ExpireUpdate{}, func([]byte) {})
 	q.Copy(q, key, []byte("k2"), false, t0)
+	q.GetBit(key, 3, t0)
+	q.BitCount(key, BitRange{}, t0)
+	q.BitPos(key, 1, BitRange{}, t0)
+	q.BitField(key, []BitFieldOp{{Kind: BitFieldGet, Bits: 8}}, t0)
+	q.LCSInput(nil, key, key, t0, true)
+	q.BitOp(BitOr, []byte("dst"), [][]byte{key}, t0, nil)
 	if got := freq(); got != start {
 		t.Fatalf("no-touch reads changed the LFU counter: %d -> %d", start, got)
 	}

@@ -53,7 +53,7 @@ func (d *DB) LCSInput(dst, key1, key2 []byte, now int64, copyValues bool) (out [
 		if s.typeOf(off) != TypeString {
 			return nil, false
 		}
-		s.touch(i, now)
+		d.touch(s, i, now)
 		return s.valOf(off), true
 	}
 	v1, ok1 := str(s1, i1)

@@ -99,7 +99,8 @@ func (pt *prefixTable) unsubscribeAll(tc *TrackingClient) {
 }
 
 // note records a change of key for every prefix it matches (Redis's
-// trackingRememberKeyToBroadcast); an expiry or an eviction is sent at once.
+// trackingRememberKeyToBroadcast); an expiry or an eviction is sent at once, queued only
+// (the caller holds an engine lock: Invalidate).
 func (pt *prefixTable) note(t *Tracker, key []byte, cause Cause) {
 	pt.mu.Lock()
 	defer pt.mu.Unlock()
@@ -124,27 +125,28 @@ func (pt *prefixTable) note(t *Tracker, key []byte, cause Cause) {
 	}
 	pt.dirty.Store(true)
 	if cause != CauseWrite {
-		pt.flushLocked(t)
+		pt.flushLocked(t, true)
 	}
 }
 
 // FlushBcast sends the BCAST invalidations gathered since the last flush (Redis's
 // trackingBroadcastInvalidationMessages). The command layer calls it when a command that
-// may write ends; it costs one atomic load when nothing is pending.
+// may write ends, holding no engine lock (the messages wake their clients); it costs one
+// atomic load when nothing is pending.
 func (t *Tracker) FlushBcast() {
 	pt := &t.bcast
 	if !pt.dirty.Load() {
 		return
 	}
 	pt.mu.Lock()
-	pt.flushLocked(t)
+	pt.flushLocked(t, false)
 	pt.mu.Unlock()
 }
 
 // flushLocked sends every prefix's pending keys to its subscribers: one array of the keys,
 // sorted, each once, and for a NOLOOP subscriber the same without the keys it changed last
-// (nothing when none is left).
-func (pt *prefixTable) flushLocked(t *Tracker) {
+// (nothing when none is left). queue: the caller holds an engine lock (Tracker.send).
+func (pt *prefixTable) flushLocked(t *Tracker, queue bool) {
 	pt.dirty.Store(false)
 	for _, bp := range pt.list {
 		if len(bp.pend) == 0 {
@@ -169,11 +171,11 @@ func (pt *prefixTable) flushLocked(t *Tracker) {
 		pt.proto = pt.appendKeys(pt.proto[:0], bp, 0)
 		for _, tc := range bp.subs {
 			if tc.flags.Load()&TrackNoLoop == 0 {
-				t.send(tc, nil, pt.proto)
+				t.send(tc, nil, pt.proto, queue)
 				continue
 			}
 			if pt.own = pt.appendKeys(pt.own[:0], bp, tc.id); len(pt.own) > 0 {
-				t.send(tc, nil, pt.own)
+				t.send(tc, nil, pt.own, queue)
 			}
 		}
 		bp.pend = bp.pend[:0]

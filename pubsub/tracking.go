@@ -21,11 +21,14 @@ package pubsub
 //
 // Locks, always taken in this order: a trackTable's mu (released before anything is
 // delivered); the prefix table's mu or a registry shard's (Flush); a TrackingClient's mu;
-// the target's push queue (TrackSink.Push). Invalidations are delivered synchronously,
-// from the goroutine that changed the key, under the engine's segment lock: a push
-// only copies the message into the target's queue, and the target's event loop writes it
-// after the reply of the command it is running (command/push.go), so a client hears of its
-// own write after that write's reply.
+// the target's push queue (TrackSink.Push or Queue). Invalidations are delivered
+// synchronously, from the goroutine that changed the key, under the engine's segment lock:
+// Invalidate and Flush deliver with TrackSink.Queue, which only copies the message into the
+// target's queue and makes no syscall (the command layer wakes the target's event loop once
+// the lock is released); the target's loop writes it after the reply of the command it is
+// running (command/push.go), so a client hears of its own write after that write's reply.
+// The other deliveries (FlushBcast, the tracking-table-max-keys limit) run under no engine
+// lock and use Push, which wakes the target at once.
 
 import (
 	"bytes"
@@ -63,9 +66,13 @@ const (
 // TrackSink is a client as tracking delivers to it. Every method must be safe from any
 // goroutine and must not call back into the Tracker.
 type TrackSink interface {
-	// Push queues msg, a complete RESP message valid only during the call; false if the
-	// client is gone or over its output limit.
+	// Push queues msg, a complete RESP message valid only during the call, and wakes the
+	// client; false if the client is gone or over its output limit.
 	Push(msg []byte) bool
+	// Queue is Push for a caller that holds an engine segment lock: it must make no
+	// syscall, so the wake-up of the client (or its closing, over its limit) is left to the
+	// owner of the sink, to issue once the lock is released.
+	Queue(msg []byte) bool
 	// ProtoAtomic is the client's RESP version now.
 	ProtoAtomic() protocol.Version
 	// PubSubMode reports whether the client has subscribed to a channel or pattern: a RESP2
@@ -371,7 +378,7 @@ func (t *Tracker) limit(lim int64) bool {
 		}
 		found = true
 		// Not a change: clients are told they no longer hold the key, NOLOOP or not.
-		t.deliver(key, ids, 0)
+		t.deliver(key, ids, 0, false)
 	}
 	if t.keys.Load() > lim {
 		t.overTries.Add(1)
@@ -406,7 +413,8 @@ func (t *Tracker) takeRandom(keyDst []byte, idDst []int64) ([]byte, []int64, boo
 // Invalidate handles a change of key (Redis's trackingInvalidateKey): the clients that
 // may cache it are sent an invalidation and the key leaves the table; BCAST clients whose
 // prefix matches hear of it when the command ends (FlushBcast), or at once for an expiry
-// or an eviction, which no command end follows. key is only read during the call.
+// or an eviction, which no command end follows. key is only read during the call. Its
+// caller may hold an engine lock: messages go out with TrackSink.Queue.
 func (t *Tracker) Invalidate(key []byte, cause Cause) {
 	if t.bcast.n.Load() > 0 {
 		t.bcast.note(t, key, cause)
@@ -427,13 +435,13 @@ func (t *Tracker) Invalidate(key []byte, cause Cause) {
 	tb.mu.Unlock()
 	t.keys.Add(-1)
 	t.items.Add(-int64(n))
-	t.deliver(key, ids, cause)
+	t.deliver(key, ids, cause, true)
 }
 
 // deliver sends the invalidation of key to each client of ids that still tracks it in the
 // default mode, except to a NOLOOP client for its own change. cause 0: the key did not
-// change (tracking-table-max-keys).
-func (t *Tracker) deliver(key []byte, ids []int64, cause Cause) {
+// change (tracking-table-max-keys). queue: the caller holds an engine lock (send).
+func (t *Tracker) deliver(key []byte, ids []int64, cause Cause, queue bool) {
 	for _, id := range ids {
 		tc := t.lookup(id)
 		if tc == nil {
@@ -447,13 +455,14 @@ func (t *Tracker) deliver(key []byte, ids []int64, cause Cause) {
 		if f&TrackNoLoop != 0 && cause != 0 && tc.modifies(key, cause) {
 			continue
 		}
-		t.send(tc, key, nil)
+		t.send(tc, key, nil, queue)
 	}
 }
 
 // Flush handles FLUSHDB, FLUSHALL and SWAPDB (Redis's trackingInvalidateKeysOnFlush): every
 // tracking client, BCAST and NOLOOP ones too, is sent a null invalidation ("every key"),
-// and the table is emptied, as the table does not know databases.
+// and the table is emptied, as the table does not know databases. Its caller may hold an
+// engine lock: messages go out with TrackSink.Queue.
 func (t *Tracker) Flush() {
 	if t.clients.Load() != 0 {
 		for i := range t.reg {
@@ -464,7 +473,7 @@ func (t *Tracker) Flush() {
 				if tc.sink.ProtoAtomic() >= protocol.RESP3 {
 					null = nullRESP3
 				}
-				t.send(tc, nil, null)
+				t.send(tc, nil, null, true)
 			}
 			r.mu.RUnlock()
 		}
@@ -503,8 +512,9 @@ const (
 // tc, or to its REDIRECT target: as a push to a RESP3 connection, as a __redis__:invalidate
 // message to a RESP2 one in pub/sub mode, else nowhere. A target that is gone marks the
 // redirection broken and tells tc (RESP3 only) with a tracking-redir-broken push, at every
-// invalidation, as Redis does.
-func (t *Tracker) send(tc *TrackingClient, key, raw []byte) {
+// invalidation, as Redis does. queue: the caller holds an engine lock, so the message goes
+// out with TrackSink.Queue (no syscall), else with Push.
+func (t *Tracker) send(tc *TrackingClient, key, raw []byte, queue bool) {
 	dst := tc.sink
 	redirected := false
 	if id := tc.redir.Load(); id != 0 {
@@ -520,7 +530,7 @@ func (t *Tracker) send(tc *TrackingClient, key, raw []byte) {
 				bp := t.bufs.Get().(*[]byte)
 				b := append((*bp)[:0], headRedirBroke...)
 				b = protocol.AppendInt(b, id)
-				tc.sink.Push(b)
+				put(tc.sink, b, queue)
 				t.putBuf(bp, b)
 			}
 			return
@@ -546,8 +556,17 @@ func (t *Tracker) send(tc *TrackingClient, key, raw []byte) {
 		b = protocol.AppendArrayLen(b, 1)
 		b = protocol.AppendBulk(b, key)
 	}
-	dst.Push(b)
+	put(dst, b, queue)
 	t.putBuf(bp, b)
+}
+
+// put hands msg to s: queued only (the caller holds an engine lock), or pushed.
+func put(s TrackSink, msg []byte, queue bool) {
+	if queue {
+		s.Queue(msg)
+	} else {
+		s.Push(msg)
+	}
 }
 
 func (t *Tracker) putBuf(bp *[]byte, b []byte) {

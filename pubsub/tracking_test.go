@@ -13,23 +13,38 @@ import (
 	"github.com/sidecache/sidecache/protocol"
 )
 
-// fakeSink records what it is pushed.
+// fakeSink records what it is pushed, and how many messages came through Queue (the
+// engine-lock path) and Push.
 type fakeSink struct {
-	mu     sync.Mutex
-	proto  protocol.Version
-	pubsub bool
-	gone   bool
-	got    []string
+	mu             sync.Mutex
+	proto          protocol.Version
+	pubsub         bool
+	gone           bool
+	got            []string
+	queued, pushed int
 }
 
-func (f *fakeSink) Push(msg []byte) bool {
+func (f *fakeSink) Push(msg []byte) bool  { return f.add(msg, &f.pushed) }
+func (f *fakeSink) Queue(msg []byte) bool { return f.add(msg, &f.queued) }
+
+func (f *fakeSink) add(msg []byte, n *int) bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.gone {
 		return false
 	}
 	f.got = append(f.got, string(msg))
+	*n++
 	return true
+}
+
+// ways returns and resets the Queue and Push counts.
+func (f *fakeSink) ways() (queued, pushed int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	queued, pushed = f.queued, f.pushed
+	f.queued, f.pushed = 0, 0
+	return queued, pushed
 }
 func (f *fakeSink) ProtoAtomic() protocol.Version { return f.proto }
 func (f *fakeSink) PubSubMode() bool              { return f.pubsub }
@@ -253,6 +268,46 @@ func TestTrackingMaxKeys(t *testing.T) {
 	if tr.Keys() != 3 || tr.Items() != 3 {
 		t.Fatalf("after lowering the limit: keys %d items %d", tr.Keys(), tr.Items())
 	}
+}
+
+// TestTrackingDeliveryWays: what the engine's change hook triggers (Invalidate, Flush, a
+// BCAST expiry or eviction) runs under a segment lock and must only queue (TrackSink.Queue,
+// no syscall); FlushBcast and the tracking-table-max-keys limit run under no engine lock
+// and push (waking at once).
+func TestTrackingDeliveryWays(t *testing.T) {
+	tr := NewTracker(2)
+	a, as := newClient(tr, 1, protocol.RESP3)
+	b, bs := newClient(tr, 2, protocol.RESP3)
+	redir := &fakeSink{proto: protocol.RESP3}
+	r, _ := newClient(tr, 3, protocol.RESP3)
+	tr.Enable(a, TrackOptions{})
+	tr.Enable(b, TrackOptions{Bcast: true})
+	tr.Enable(r, TrackOptions{Redirect: 9, RedirectTo: redir})
+	f := func(name string, s *fakeSink, wantQueued, wantPushed int) {
+		t.Helper()
+		if q, p := s.ways(); q != wantQueued || p != wantPushed {
+			t.Errorf("%s: %d queued, %d pushed; want %d, %d", name, q, p, wantQueued, wantPushed)
+		}
+	}
+	tr.Remember(a, []byte("k"))
+	tr.Remember(r, []byte("k"))
+	tr.Invalidate([]byte("k"), CauseWrite)
+	f("Invalidate", as, 1, 0)
+	f("Invalidate, redirected", redir, 1, 0)
+	f("Invalidate, BCAST before the command ends", bs, 0, 0)
+	tr.FlushBcast()
+	f("FlushBcast", bs, 0, 1)
+	tr.Invalidate([]byte("x"), CauseExpire)
+	tr.Invalidate([]byte("y"), CauseEvict)
+	f("BCAST expiry and eviction", bs, 2, 0)
+	tr.Flush()
+	f("Flush", as, 1, 0)
+	f("Flush, BCAST", bs, 1, 0)
+	f("Flush, redirected", redir, 1, 0)
+	for _, k := range []string{"k1", "k2", "k3"} {
+		tr.Remember(a, []byte(k))
+	}
+	f("over tracking-table-max-keys", as, 0, 1)
 }
 
 // TestTrackTableModel drives one shard with random operations against a map.

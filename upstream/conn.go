@@ -30,6 +30,7 @@ type Conn struct {
 	each  func(f, v []byte)
 
 	next *request // prepared by Do, started by Start
+	txc  *txConn  // the transaction's dedicated connection (tx.go); nil outside one
 }
 
 // Open returns the upstream side of a new app connection; deliver receives the replies of
@@ -68,7 +69,10 @@ func (u *Upstream) Open(deliver func(reply []byte)) *Conn {
 func (c *Conn) Do(db int, proto protocol.Version, name string, args, keys [][]byte, write bool, now int64, out []byte) ([]byte, bool) {
 	u := c.u
 	o := opForward
-	if u.l1On() {
+	// While the connection watches keys, a read must see the upstream as of after WATCH: L1
+	// may still hold a value older than that (its invalidation in flight), and a
+	// read-modify-write checked by WATCH would then write from it.
+	if u.l1On() && c.txc == nil {
 		if name == "" {
 			var buf [16]byte
 			if o = opOf(lowerName(buf[:0], args[0])); o != opForward && !arityOK(o, len(args)) {
@@ -134,6 +138,8 @@ func (c *Conn) Start() {
 		return
 	}
 	switch {
+	case r.run != nil:
+		go r.run()
 	case r.o == opForward:
 		go c.u.forward(r)
 	case len(r.own) > 0:
@@ -314,6 +320,7 @@ type request struct {
 	left atomic.Int32
 
 	reply []byte // forward: the encoded reply
+	run   func() // a transaction's command (tx.go), in place of forward
 }
 
 // done releases one of the things r waits for, and answers when it was the last.

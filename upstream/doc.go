@@ -41,5 +41,6 @@
 // connection's next pipelined commands run. Replies therefore leave in request order.
 //
 // What the L1 holds and why absent keys are tagged strings: l1.go. The RESP3-to-RESP2
-// translation of pass-through replies: resp.go.
+// translation of pass-through replies: resp.go. MULTI/EXEC/WATCH on a dedicated upstream
+// connection: tx.go. Filling the L1 at start-up: prewarm.go.
 package upstream

@@ -39,6 +39,8 @@ func (u *Upstream) AppendInfo(dst []byte) []byte {
 	num("upstream_forwarded", s.Forwarded.Load())
 	num("upstream_errors", s.Errors.Load())
 	num("invalidations_received", s.Invalidations.Load())
+	line("prewarm_state", prewarmStates[u.pw.state.Load()])
+	num("prewarm_keys", u.pw.keys.Load())
 	u.flights.mu.Lock()
 	n := len(u.flights.m)
 	u.flights.mu.Unlock()

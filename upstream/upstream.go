@@ -77,6 +77,7 @@ type Upstream struct {
 	l1      l1
 	flights flightTable
 	stats   Stats
+	pw      prewarm // prewarm.go
 
 	ctx    context.Context
 	cancel context.CancelFunc

@@ -97,7 +97,7 @@ func adminRoutes(mux *http.ServeMux, cfg *config.Config, eng *engine.Engine, srv
 	set.RegisterMetricsWriter(func(w io.Writer) { writeMetrics(w, src) })
 
 	mux.HandleFunc("/ready", func(w http.ResponseWriter, _ *http.Request) {
-		if !srv.Ready() {
+		if !srv.Ready() || !upstreamReady(cfg, srv.Command()) {
 			http.Error(w, "not ready\n", http.StatusServiceUnavailable)
 			return
 		}

@@ -24,6 +24,7 @@ func TestClientPauseConnections(t *testing.T) {
 			t.Run("self", func(t *testing.T) { pauseSelf(t, p.Addr) })
 			t.Run("pipeline", func(t *testing.T) { pausePipeline(t, p.Addr) })
 			t.Run("timeout", func(t *testing.T) { pauseTimeout(t, p.Addr) })
+			t.Run("publish", func(t *testing.T) { pausePublish(t, p.Addr) })
 		})
 	}
 }
@@ -135,5 +136,35 @@ func pauseTimeout(t *testing.T, addr string) {
 	expectReply(t, b, "$1\r\n1\r\n")
 	if rep := string(a.Do("PING")); rep != "+PONG\r\n" {
 		t.Fatalf("PING after the pause: %q", rep)
+	}
+}
+
+// pausePublish: PUBLISH and SPUBLISH are may-replicate commands, held back by a WRITE
+// pause like writes, while pub/sub reads pass; the message goes out after UNPAUSE.
+func pausePublish(t *testing.T, addr string) {
+	a, b, c, sub := dialResp(t, addr), dialResp(t, addr), dialResp(t, addr), dialResp(t, addr)
+	if rep := string(sub.Do("SUBSCRIBE", "pch")); rep != "*3\r\n$9\r\nsubscribe\r\n$3\r\npch\r\n:1\r\n" {
+		t.Fatalf("SUBSCRIBE: %q", rep)
+	}
+	for _, cmd := range [][]string{{"PUBLISH", "pch", "m"}, {"SPUBLISH", "psc", "m"}} {
+		a.Do("CLIENT", "PAUSE", "60000", "WRITE")
+		if err := b.Send(encodeCommand(cmd)); err != nil {
+			t.Fatal(err)
+		}
+		waitBlocked(t, c, 1)
+		if rep := string(c.Do("CLIENT", "LIST")); !strings.Contains(rep, " flags=b") || !strings.Contains(rep, " cmd="+strings.ToLower(cmd[0])+" ") {
+			t.Fatalf("CLIENT LIST does not show the blocked %s: %s", cmd[0], rep)
+		}
+		if rep := string(c.Do("PUBSUB", "NUMSUB", "pch")); rep != "*2\r\n$3\r\npch\r\n:1\r\n" {
+			t.Fatalf("PUBSUB NUMSUB during the pause: %q", rep)
+		}
+		c.Do("CLIENT", "UNPAUSE")
+		if cmd[0] == "PUBLISH" {
+			expectReply(t, b, ":1\r\n")
+			expectReply(t, sub, "*3\r\n$7\r\nmessage\r\n$3\r\npch\r\n$1\r\nm\r\n")
+		} else {
+			expectReply(t, b, ":0\r\n")
+		}
+		waitBlocked(t, c, 0)
 	}
 }

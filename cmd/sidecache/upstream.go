@@ -6,6 +6,7 @@ import (
 	"github.com/sidecache/sidecache/command"
 	"github.com/sidecache/sidecache/config"
 	"github.com/sidecache/sidecache/engine"
+	"github.com/sidecache/sidecache/protocol"
 	"github.com/sidecache/sidecache/upstream"
 )
 
@@ -14,7 +15,19 @@ import (
 type upstreamAdapter struct{ *upstream.Upstream }
 
 func (a upstreamAdapter) Open(deliver func([]byte)) command.UpstreamConn {
-	return a.Upstream.Open(deliver)
+	return upstreamConn{a.Upstream.Open(deliver)}
+}
+
+// upstreamConn is an *upstream.Conn as the command layer sees it, transactions included
+// (command.UpstreamTx).
+type upstreamConn struct{ *upstream.Conn }
+
+func (c upstreamConn) Exec(db int, proto protocol.Version, cmds []command.UpstreamTxCmd) {
+	tc := make([]upstream.TxCmd, len(cmds))
+	for i, x := range cmds {
+		tc[i] = upstream.TxCmd(x)
+	}
+	c.Conn.Exec(db, proto, tc)
 }
 
 // startUpstream puts the server in upstream mode when the upstream setting is set; stop
@@ -48,7 +61,27 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 	for _, name := range []string{"l1-max-ttl", "l1-nil-ttl"} {
 		cfg.OnChange(name, func(c *config.Config) { up.SetTTLs(c.Duration("l1-max-ttl"), c.Duration("l1-nil-ttl")) })
 	}
+	if n := cfg.Int("prewarm-keys"); n > 0 {
+		// Serving starts at once; the prewarm fills L1 meanwhile. Close cancels it.
+		up.PrewarmStarting()
+		go func() {
+			_ = up.Prewarm(upstream.PrewarmOptions{
+				Keys:    int(n),
+				Timeout: cfg.Duration("prewarm-timeout"),
+				Match:   cfg.String("prewarm-match"),
+				File:    cfg.String("prewarm-file"),
+				Rate:    int(cfg.Int("prewarm-rate")),
+			})
+		}()
+	}
 	return up.Close, nil
+}
+
+// upstreamReady reports whether upstream mode lets /ready answer ready: with prewarm-ready,
+// not before the prewarm ended.
+func upstreamReady(cfg *config.Config, cmd *command.Server) bool {
+	a, ok := cmd.Upstream().(upstreamAdapter)
+	return !ok || !cfg.Bool("prewarm-ready") || a.PrewarmFinished()
 }
 
 // writeUpstreamMetrics writes the upstream families when the server is in upstream mode.
@@ -71,6 +104,7 @@ func writeUpstreamMetrics(p *promWriter, cmd *command.Server) {
 		{"sidecache_upstream_forwarded_total", "Commands passed through to the upstream.", st.Forwarded.Load()},
 		{"sidecache_upstream_errors_total", "Replies that were upstream failures (network, closed), not Redis errors.", st.Errors.Load()},
 		{"sidecache_invalidations_received_total", "Keys invalidated by upstream pushes.", st.Invalidations.Load()},
+		{"sidecache_prewarm_keys_total", "Keys the start-up prewarm read from the upstream.", a.PrewarmedKeys()},
 	} {
 		p.one(f.name, "counter", f.help, float64(f.v))
 	}

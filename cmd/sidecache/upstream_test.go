@@ -345,8 +345,29 @@ func TestUpstreamSelect(t *testing.T) {
 	}
 	u.Do("SET", "k", "new")
 	l1Eventually(t, "the invalidation in db3", func() bool { return string(c.Do("GET", "k")) == l1Bulk("new") })
-	if r := string(c.Do("MULTI")); !strings.HasPrefix(r, "-ERR MULTI, EXEC") {
-		t.Fatalf("MULTI = %q", r)
+	// A transaction runs in the selected database.
+	c.Do("MULTI")
+	c.Do("SET", "k", "tx")
+	if r := string(c.Do("EXEC")); r != "*1\r\n+OK\r\n" {
+		t.Fatalf("EXEC in db3 = %q", r)
+	}
+	if r := string(u.Do("GET", "k")); r != l1Bulk("tx") {
+		t.Fatalf("upstream db3 GET = %q", r)
+	}
+	// WATCH in one database, EXEC in another: the watch cannot be kept on one dedicated
+	// connection, so EXEC fails as if a watched key had changed (the app retries).
+	c.Do("WATCH", "k")
+	c.Do("SELECT", "0")
+	c.Do("MULTI")
+	c.Do("SET", "k", "db0")
+	if r := string(c.Do("EXEC")); r != "*-1\r\n" {
+		t.Fatalf("EXEC after WATCH in another db = %q", r)
+	}
+	// SELECT inside MULTI is refused at EXEC.
+	c.Do("MULTI")
+	c.Do("SELECT", "3")
+	if r := string(c.Do("EXEC")); !strings.HasPrefix(r, "-EXECABORT") {
+		t.Fatalf("EXEC with SELECT inside = %q", r)
 	}
 }
 

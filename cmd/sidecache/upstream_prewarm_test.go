@@ -1,0 +1,140 @@
+package main
+
+// Prewarm at start-up in upstream mode, against a real redis-server.
+
+import (
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+)
+
+// upInfoText reads a text field of INFO upstream.
+func upInfoText(t *testing.T, c *respConn, field string) string {
+	t.Helper()
+	for _, line := range strings.Split(string(c.Do("INFO", "upstream")), "\r\n") {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
+			return v
+		}
+	}
+	t.Fatalf("INFO upstream has no %s", field)
+	return ""
+}
+
+// Keys on the upstream before the sidecar starts are L1 hits once the prewarm is done
+// (/ready waits for it with prewarm-ready); keys outside the pattern are not warmed; a
+// later upstream write invalidates a prewarmed key.
+func TestUpstreamPrewarmMatch(t *testing.T) {
+	up := startRedis(t)
+	u := dialResp(t, up.Addr)
+	const n = 300
+	for i := 0; i < n; i++ {
+		u.Do("SET", "p:"+strconv.Itoa(i), "v"+strconv.Itoa(i))
+	}
+	u.Do("HSET", "p:h", "f", "1", "g", "2")
+	u.Do("LPUSH", "p:list", "x") // not a type L1 holds: skipped
+	u.Do("SET", "other", "o")
+	s := startServerEnv(t, nil, "--upstream", "redis://"+up.Addr, "--prewarm-keys", "10000",
+		"--prewarm-match", "p:*", "--prewarm-rate", "0", "--prewarm-ready", "yes")
+	c := dialResp(t, s.Addr)
+	l1Eventually(t, "/ready after the prewarm", func() bool {
+		return httpStatus(t, "http://"+s.admin+"/ready") == 200
+	})
+	if st := upInfoText(t, c, "prewarm_state"); st != "done" {
+		t.Fatalf("prewarm_state %s", st)
+	}
+	if k := upInfo(t, c, "prewarm_keys"); k != n+1 {
+		t.Fatalf("prewarm_keys %d, want %d", k, n+1)
+	}
+	if st := upInfo(t, c, "l1_stored"); st != n+1 {
+		t.Fatalf("l1_stored %d, want %d", st, n+1)
+	}
+	for i := 0; i < n; i++ {
+		if r := string(c.Do("GET", "p:"+strconv.Itoa(i))); r != l1Bulk("v"+strconv.Itoa(i)) {
+			t.Fatalf("GET p:%d = %q", i, r)
+		}
+	}
+	if r := string(c.Do("HGET", "p:h", "g")); r != l1Bulk("2") {
+		t.Fatalf("HGET = %q", r)
+	}
+	if h, m := upInfo(t, c, "l1_hits"), upInfo(t, c, "l1_misses"); h != n+1 || m != 0 {
+		t.Fatalf("after the prewarm: l1_hits %d l1_misses %d, want %d 0", h, m, n+1)
+	}
+	c.Do("GET", "other")
+	if m := upInfo(t, c, "l1_misses"); m != 1 {
+		t.Fatalf("a key outside prewarm-match: l1_misses %d, want 1", m)
+	}
+	// The prewarm's reads were tracked: an upstream write reaches the sidecar.
+	u.Do("SET", "p:7", "changed")
+	l1Eventually(t, "the invalidation of a prewarmed key", func() bool {
+		return string(c.Do("GET", "p:7")) == l1Bulk("changed")
+	})
+	if inv := upInfo(t, c, "invalidations_received"); inv < 1 {
+		t.Fatalf("invalidations_received %d", inv)
+	}
+}
+
+// prewarm-file lists the keys; prewarm-keys bounds them; a missing key is remembered as
+// missing (a nil hit).
+func TestUpstreamPrewarmFile(t *testing.T) {
+	up := startRedis(t)
+	u := dialResp(t, up.Addr)
+	var list []string
+	for i := 0; i < 50; i++ {
+		k := "f:" + strconv.Itoa(i)
+		u.Do("SET", k, "v")
+		list = append(list, k)
+	}
+	file := filepath.Join(t.TempDir(), "keys")
+	if err := os.WriteFile(file, []byte(strings.Join(list, "\n")+"\n\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s := startServerEnv(t, nil, "--upstream", "redis://"+up.Addr, "--prewarm-keys", "20",
+		"--prewarm-file", file, "--prewarm-ready", "yes")
+	c := dialResp(t, s.Addr)
+	l1Eventually(t, "/ready after the prewarm", func() bool {
+		return httpStatus(t, "http://"+s.admin+"/ready") == 200
+	})
+	if k := upInfo(t, c, "prewarm_keys"); k != 20 {
+		t.Fatalf("prewarm_keys %d, want 20 (prewarm-keys)", k)
+	}
+	for i := 0; i < 20; i++ {
+		c.Do("GET", list[i])
+	}
+	if h, m := upInfo(t, c, "l1_hits"), upInfo(t, c, "l1_misses"); h != 20 || m != 0 {
+		t.Fatalf("l1_hits %d l1_misses %d, want 20 0", h, m)
+	}
+	c.Do("GET", list[20])
+	if m := upInfo(t, c, "l1_misses"); m != 1 {
+		t.Fatalf("past prewarm-keys: l1_misses %d, want 1", m)
+	}
+}
+
+// Serving starts before the prewarm ends: a slow prewarm (rate-bounded) does not hold up
+// commands, and /ready waits for it only with prewarm-ready.
+func TestUpstreamPrewarmServesAtOnce(t *testing.T) {
+	up := startRedis(t)
+	u := dialResp(t, up.Addr)
+	for i := 0; i < 200; i++ {
+		u.Do("SET", "s:"+strconv.Itoa(i), "v")
+	}
+	// 200 keys at 20 a second: about 10 s of prewarm, far longer than what follows.
+	s := startServerEnv(t, nil, "--upstream", "redis://"+up.Addr, "--prewarm-keys", "1000",
+		"--prewarm-rate", "20", "--prewarm-ready", "yes")
+	c := dialResp(t, s.Addr)
+	if r := string(c.Do("GET", "s:199")); r != l1Bulk("v") {
+		t.Fatalf("GET during the prewarm = %q", r)
+	}
+	if st := upInfoText(t, c, "prewarm_state"); st != "running" {
+		t.Fatalf("prewarm_state %s, want running", st)
+	}
+	if code := httpStatus(t, "http://"+s.admin+"/ready"); code != 503 {
+		t.Fatalf("/ready during the prewarm with prewarm-ready: %d", code)
+	}
+	s2 := startServerEnv(t, nil, "--upstream", "redis://"+up.Addr, "--prewarm-keys", "1000",
+		"--prewarm-rate", "20")
+	if code := httpStatus(t, "http://"+s2.admin+"/ready"); code != 200 {
+		t.Fatalf("/ready during the prewarm without prewarm-ready: %d", code)
+	}
+}
