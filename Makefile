@@ -96,9 +96,9 @@ soak:
 
 ## fuzz: each fuzz target for $(FUZZTIME), then the long differential fuzz against redis-server
 fuzz:
-	@set -e; for pkg in ./protocol ./engine ./glob ./numtext; do \
+	@set -e; for pkg in ./protocol ./engine ./command ./glob ./numtext; do \
 	  for f in $$($(GO) test -list 'Fuzz.*' $$pkg | grep '^Fuzz'); do \
-	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) $$pkg; \
+	    echo "== $$pkg $$f"; $(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime $(FUZZTIME) -fuzzminimizetime 10s $$pkg; \
 	  done; done
 	SIDECACHE_DIFFFUZZ_N=50000 $(GO) test -count=1 -run DiffFuzz ./cmd/sidecache/
 

@@ -312,27 +312,26 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 	if bytes.Equal(src, dst) {
 		return !nx, nil
 	}
-	j := sd.lookup(hd, dst, now)
-	if j >= 0 {
-		if nx {
-			return false, nil
-		}
-		sd.removeAt(j, 0, false)
+	if nx && sd.lookup(hd, dst, now) >= 0 {
+		return false, nil
 	}
-	// Slots may have moved (dst removed, or lazily expired, in the same segment): find again.
+	// Slots may have moved (dst lazily expired in the same segment): find again.
 	i := ss.find(hs, src)
 	off := ss.idx.slots[i].off
 	// The new entry lives before src is freed; what stays is dst's entry, src's gone, and
-	// maybe a grown index in sd: that net must fit (evicting anything but src).
-	ev := ss.evicted
+	// maybe a grown index in sd: that net must fit (evicting anything but src). It is
+	// reserved before an old dst is removed, so a refused RENAME leaves dst as it was; the
+	// old dst is not credited (eviction may pick it, and its bytes would count twice).
 	res, err := sd.admit(&held{d: d, a: si, b: di}, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), true, off, now)
 	if err != nil {
 		return false, err
 	}
 	defer d.e.release(res)
-	if ss.evicted != ev {
-		i = ss.slotOf(hs, off)
+	if j := sd.lookup(hd, dst, now); j >= 0 {
+		sd.removeAt(j, 0, false)
 	}
+	// Evictions and dst's removal may have moved src's slot; the entry itself stays.
+	i = ss.slotOf(hs, off)
 	meta := ss.idx.slots[i].meta
 	exp := int64(0)
 	if meta&metaTTL != 0 {

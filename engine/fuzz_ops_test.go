@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cespare/xxhash/v2"
 	"github.com/sidecache/sidecache/evict"
 )
 
@@ -98,27 +99,28 @@ var (
 		evict.VolatileLFU, evict.VolatileLRU, evict.VolatileRandom, evict.VolatileTTL, evict.NoEviction}
 )
 
-// keyState is one key as stored: its type, value (strings) or fields (hashes), and absolute
-// expiry (0: none).
+// keyState is one key as stored: its type, value (strings: length and xxhash, so that a
+// snapshot copies no values) or fields (hashes), and absolute expiry (0: none).
 type keyState struct {
-	t   Type
-	val string
-	h   map[string]string
-	exp int64
+	t    Type
+	vlen int
+	vsum uint64
+	h    map[string]string
+	exp  int64
 }
 
 func (a keyState) equal(b keyState) bool {
-	return a.t == b.t && a.val == b.val && a.exp == b.exp && maps.Equal(a.h, b.h)
+	return a.t == b.t && a.vlen == b.vlen && a.vsum == b.vsum && a.exp == b.exp && maps.Equal(a.h, b.h)
 }
 
 func (e oentry) state() keyState {
 	if e.h != nil {
 		return keyState{t: TypeHash, h: e.h, exp: e.exp}
 	}
-	return keyState{t: TypeString, val: e.val, exp: e.exp}
+	return keyState{t: TypeString, vlen: len(e.val), vsum: xxhash.Sum64String(e.val), exp: e.exp}
 }
 
-type change struct {
+type fuzzEvent struct {
 	db  int // -1: all databases (FLUSHALL)
 	key string
 	ev  Event
@@ -142,18 +144,20 @@ func (t *oomTB) Fatalf(format string, args ...any) {
 	if t.allow && strings.Contains(msg, ErrOOM.Error()) {
 		panic(oomAbort{})
 	}
+	t.TB.Helper()
 	t.TB.Fatal(msg)
 }
 
 type fuzzRunner struct {
 	*opRunner
 	tb      *oomTB
+	names   map[string]string // the keys, so that a snapshot does not copy them
 	done    func() bool
 	cur     int                 // the selected database: r.d and r.m.m are its
 	models  []map[string]oentry // per database
 	policy  evict.Policy
 	limit   int64 // maxmemory now
-	changes []change
+	changes []fuzzEvent
 	// reached counts the operations run: extra ops first, then the opRunner's; evicted and
 	// refused count keys evicted and writes refused with ErrOOM (for the seed check).
 	reached          [extraOps + 19 + hashOps]int
@@ -194,6 +198,10 @@ func newFuzzRunner(t testing.TB, data []byte) *fuzzRunner {
 	fr.keys = []string{"a", "b", "c", "", strings.Repeat("K", 300), strings.Repeat("L", 33000)}
 	fr.initHashes()
 	fr.hkeys = []string{"hash:0", "hash:1", strings.Repeat("H", 33000)}
+	fr.names = map[string]string{}
+	for _, k := range append(fr.keys, fr.hkeys...) {
+		fr.names[k] = k
+	}
 	return fr
 }
 
@@ -201,7 +209,7 @@ func (fr *fuzzRunner) record(db int, key []byte, ev Event) {
 	if ev == EventEvict {
 		fr.evicted++
 	}
-	fr.changes = append(fr.changes, change{db: db, key: string(key), ev: ev})
+	fr.changes = append(fr.changes, fuzzEvent{db: db, key: string(key), ev: ev})
 }
 
 // snapshot reads every key of every database from the index, under each segment's lock,
@@ -225,7 +233,8 @@ func (fr *fuzzRunner) snapshot() []map[string]keyState {
 				}
 				switch st.t {
 				case TypeString:
-					st.val = string(s.valOf(sl.off))
+					v := s.valOf(sl.off)
+					st.vlen, st.vsum = len(v), xxhash.Sum64(v)
 				case TypeHash:
 					st.h = map[string]string{}
 					b := s.valOf(sl.off)
@@ -238,7 +247,12 @@ func (fr *fuzzRunner) snapshot() []map[string]keyState {
 						pos = next
 					}
 				}
-				m[string(s.keyOf(sl.off))] = st
+				k := s.keyOf(sl.off)
+				name, ok := fr.names[string(k)]
+				if !ok {
+					name = string(k)
+				}
+				m[name] = st
 			}
 			s.unlock()
 		}
@@ -502,7 +516,7 @@ func (fr *fuzzRunner) extra(op int) {
 		}
 		want := refBitOp(kind, vals)
 		if n != int64(len(want)) || (n > 0 && string(res) != string(want)) {
-			fr.fail("bitop: %d %q, want %q", n, res, want)
+			fr.fail("bitop: %d %.60q, want %.60q", n, res, want)
 		}
 		if len(want) == 0 {
 			delete(fr.models[fr.cur], dst)
@@ -549,9 +563,6 @@ func (fr *fuzzRunner) extra(op int) {
 
 // reported reports whether a change of key in db was signalled during the operation.
 func (fr *fuzzRunner) reported(db int, key string, ev Event) bool {
-	if fr.refusedOp && os.Getenv("FZ_KNOWN") != "" { // TMPKNOWN
-		return true
-	}
 	for _, c := range fr.changes {
 		if c.ev == EventFlush && (c.db == db || c.db == -1) && ev == 0 {
 			return true
@@ -593,7 +604,7 @@ func (fr *fuzzRunner) check(before []map[string]keyState, usedBefore int64) {
 			case ok && e.h != nil && fr.partialHash(db, k, got, e.exp):
 				m[k] = oentry{h: got.h, exp: got.exp}
 			case ok && !got.equal(e.state()):
-				fr.fail("db %d key %.40q: engine %s, model %s", db, k, showState(got), showState(e.state()))
+				fr.fail("db %d key %.40q: engine %s, model %s %.60q", db, k, showState(got), showState(e.state()), e.val)
 			case !ok && !alive:
 				delete(m, k)
 			case !ok && fr.reported(db, k, EventEvict):
@@ -628,12 +639,7 @@ func (fr *fuzzRunner) partialHash(db int, k string, got keyState, exp int64) boo
 }
 
 func showState(s keyState) string {
-	v := s.val
-	if len(v) > 40 {
-		v = fmt.Sprintf("%.40q... (%d bytes)", v, len(v))
-	} else {
-		v = strconv.Quote(v)
-	}
+	v := fmt.Sprintf("%d bytes (xxhash %x)", s.vlen, s.vsum)
 	if s.t == TypeHash {
 		v = fmt.Sprintf("%d fields", len(s.h))
 	}
@@ -652,14 +658,17 @@ func (fr *fuzzRunner) finish() {
 }
 
 // TestEngineOpsSeedsReachEveryOp keeps the committed corpus of FuzzEngineOps meaningful:
-// together its inputs run every operation, with and without a memory limit.
+// together its inputs run every operation, with and without a memory limit, and evict keys
+// and refuse writes. The seeds are random choices after a variant byte (one per policy,
+// with and without a limit, with one segment and with four), picked among many for the
+// operations they reach; when the operation set changes, fuzzer output can replace them.
 func TestEngineOpsSeedsReachEveryOp(t *testing.T) {
 	files, _ := filepath.Glob(filepath.Join("testdata", "fuzz", "FuzzEngineOps", "*"))
 	if len(files) == 0 {
 		t.Skip("no seed corpus")
 	}
 	var reached [extraOps + 19 + hashOps]int
-	limited := 0
+	limited, evicted, refused := 0, 0, 0
 	for _, name := range files {
 		data := readCorpusBytes(t, name)
 		fr := newFuzzRunner(t, data)
@@ -673,14 +682,16 @@ func TestEngineOpsSeedsReachEveryOp(t *testing.T) {
 		if fr.limit > 0 {
 			limited++
 		}
+		evicted += fr.evicted
+		refused += fr.refused
 	}
 	for i, n := range reached {
 		if n == 0 {
 			t.Errorf("no seed reaches operation %d", i)
 		}
 	}
-	if limited == 0 {
-		t.Error("no seed runs under maxmemory")
+	if limited == 0 || evicted == 0 || refused == 0 {
+		t.Errorf("seeds under maxmemory: %d, keys evicted %d, writes refused %d: want some of each", limited, evicted, refused)
 	}
 }
 

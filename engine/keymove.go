@@ -59,14 +59,10 @@ func (d *DB) transfer(to *DB, src, dst []byte, mode transferMode, now int64) (bo
 		return false, nil
 	}
 	d.touch(ss, i, now)
-	if j := sd.lookup(hd, dst, now); j >= 0 {
-		if mode != transferCopyReplace {
-			return false, nil
-		}
-		// As Rename: the old destination goes first, so what must fit is the new entry alone.
-		sd.removeAt(j, 0, false)
+	if mode != transferCopyReplace && sd.lookup(hd, dst, now) >= 0 {
+		return false, nil
 	}
-	// Slots may have moved (removals in the same segment): find src again.
+	// Slots may have moved (dst lazily expired in the same segment): find src again.
 	i = ss.find(hs, src)
 	off := ss.idx.slots[i].off
 	base := entryCost(len(dst), ss.vlen(off))
@@ -87,7 +83,12 @@ func (d *DB) transfer(to *DB, src, dst []byte, mode transferMode, now int64) (bo
 		return false, err
 	}
 	defer d.e.release(res)
-	if ss.evicted != ev {
+	// As Rename: the old destination goes only once the new entry's memory is reserved, so
+	// a refused COPY REPLACE leaves it as it was (it is not credited: eviction may pick it).
+	if j := sd.lookup(hd, dst, now); j >= 0 {
+		sd.removeAt(j, 0, false)
+	}
+	if ss.evicted != ev || ss == sd {
 		i = ss.slotOf(hs, off)
 	}
 	meta := ss.idx.slots[i].meta
