@@ -112,5 +112,11 @@ results: build
 results-csc:
 	results/client-side-cache/run.sh
 
+## gc-latency: GET latency over the Unix socket with and without a full GC forced every 10 ms
+## (results/gc-latency; GCLAT_KEYS, GCLAT_PAIRS, GCLAT_WRITE_PAIRS, GCLAT_DURATION, GCLAT_CONNS)
+.PHONY: gc-latency
+gc-latency:
+	results/gc-latency/run.sh
+
 clean:
 	rm -rf $(BIN) bench.txt
