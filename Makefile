@@ -118,5 +118,12 @@ results-csc:
 gc-latency:
 	results/gc-latency/run.sh
 
+## results-upstream: upstream mode, L1 hits and misses vs the upstream directly, on loopback and
+## through the delay proxy; upstream connections per pod (results/upstream; UP_KEYS,
+## UP_MISS_KEYS, UP_MISS_REQS, UP_DURATION, UP_CONNS, UP_DELAY, UP_JITTER)
+.PHONY: results-upstream
+results-upstream:
+	results/upstream/run.sh
+
 clean:
 	rm -rf $(BIN) bench.txt
