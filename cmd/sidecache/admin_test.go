@@ -459,4 +459,26 @@ func TestPprofPlacement(t *testing.T) {
 	if code, _ := httpGet(t, "http://"+s2.admin+"/metrics"); code != 200 {
 		t.Errorf("/metrics on admin: %d", code)
 	}
+	// /debug/pprof/gc runs a full collection (results/gc-latency forces GCs with it): the
+	// runtime's forced-cycle counter must move, and it lives where pprof lives.
+	forced := func() string {
+		_, body := httpGet(t, "http://"+s.admin+"/metrics")
+		for _, l := range strings.Split(string(body), "\n") {
+			if strings.HasPrefix(l, "go_gc_forced_count ") {
+				return l
+			}
+		}
+		t.Fatal("no go_gc_forced_count in /metrics")
+		return ""
+	}
+	before := forced()
+	if code, _ := httpGet(t, "http://"+s.admin+"/debug/pprof/gc"); code != http.StatusNoContent {
+		t.Errorf("/debug/pprof/gc: %d", code)
+	}
+	if after := forced(); after == before {
+		t.Errorf("/debug/pprof/gc did not force a collection: %q before and after", after)
+	}
+	if code, _ := httpGet(t, "http://"+s2.admin+"/debug/pprof/gc"); code != 404 {
+		t.Errorf("/debug/pprof/gc on admin with pprof-addr set: %d", code)
+	}
 }

@@ -7,8 +7,8 @@
 # is loaded with GCLAT_KEYS keys by the load generator's prefill, then serves GET-only closed
 # loops from the load generator in alternating rounds A B C D, A B C D ...:
 #   A: no forced GC (only the server's own GC, if any);
-#   B: a side process (curl --rate) asks /debug/pprof/heap?gc=1 on the admin address
-#      GCLAT_GC_RATE times a second, each request running runtime.GC() in the server.
+#   B: a side process (curl --rate) asks /debug/pprof/gc on the admin address GCLAT_GC_RATE
+#      times a second, each request running runtime.GC() in the server and nothing else.
 #   C: the same side process asking /debug/pprof/heap with gc=0 (the same HTTP requests and
 #      profile writing, no forced collection; the profile's allocations still start the
 #      server's own GC);
@@ -90,7 +90,7 @@ phase() {
   local name=$1 kind=$2 read=$3
   read -r n0 f0 p0 _ < <(scrape)
   local path=
-  case $kind in B | WF) path="heap?gc=1&" ;; C) path="heap?gc=0&" ;; D) path="cmdline?" ;; esac
+  case $kind in B | WF) path="gc?" ;; C) path="heap?gc=0&" ;; D) path="cmdline?" ;; esac
   if [ -n "$path" ]; then
     curl -sS --rate "$GC_RATE/s" -o /dev/null "http://$ADMIN/debug/pprof/${path}n=[1-10000000]" >/dev/null 2>&1 &
     FORCER=$!
@@ -142,7 +142,7 @@ table() {
   echo "| phase | side process | read share | ops/s | p50 µs | p99 µs | p99.9 µs | max µs | GC cycles (forced) | GC/s | STW pause total ms | STW pause / cycle µs | heap in use after |"
   echo "|---|---|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|--:|"
   awk -F, 'NR > 1 {
-    forced = ($2 == "B" || $2 == "WF") ? "gc=1 requests" : ($2 == "C" ? "gc=0 requests" : ($2 == "D" ? "cmdline requests" : "none"))
+    forced = ($2 == "B" || $2 == "WF") ? "/debug/pprof/gc requests" : ($2 == "C" ? "gc=0 requests" : ($2 == "D" ? "cmdline requests" : "none"))
     pc = ($9 > 0) ? sprintf("%.0f", $11 * 1000 / $9) : "—"
     printf "| %s | %s | %s | %d | %.1f | %.1f | %.1f | %.0f | %d (%d) | %.0f | %s | %s | %.1f MiB |\n",
       $1, forced, $3, $4, $5, $6, $7, $8, $9, $10, $9 / $13, $11, pc, $12 / 1048576 }' "$TMP/phases.csv"
@@ -172,11 +172,11 @@ machine=$(head -1 "$TMP/load.txt")
   echo "3. Each phase: \`loadgen run ${WORK[*]} ${RUN[*]} -read R unix://PATH\`: a closed loop,"
   echo "   one command per round trip per connection, uniform keys (all hits); 1 s of warm-up is not measured."
   echo "   - **A**: GETs (R = 1), no forced GC."
-  echo "   - **B**: GETs (R = 1), while \`curl --rate $GC_RATE/s 'http://ADMIN/debug/pprof/heap?gc=1&n=[1-...]'\`"
-  echo "     requests a heap profile with gc=1 (runtime.GC(), a full blocking collection, then the profile is written)"
+  echo "   - **B**: GETs (R = 1), while \`curl --rate $GC_RATE/s 'http://ADMIN/debug/pprof/gc?n=[1-...]'\`"
+  echo "     asks the server for a full blocking collection (runtime.GC() and nothing else)"
   echo "     up to $GC_RATE times a second (a new request starts when the previous one is done and 1/$GC_RATE s has passed).
-   - **C**: a control for B: the same side process with \`gc=0\`: the same HTTP requests and heap profiles, no
-     forced collection. Writing the profiles allocates, so the server's own (automatic, concurrent) GC still runs
+   - **C**: heap profiles without a forced collection (\`/debug/pprof/heap?gc=0\`, same rate): what an
+     allocating side job costs. Writing the profiles allocates, so the server's own (automatic, concurrent) GC still runs
      in C, less often: see its GC column.
    - **D**: a control for the side process itself: the same requests to \`/debug/pprof/cmdline\` (a few hundred
      bytes, little allocation, no profile, no GC forced)."
@@ -202,10 +202,10 @@ machine=$(head -1 "$TMP/load.txt")
   echo "| | p99.9 | p99 | p50 | ops/s |"
   echo "|---|---|---|---|---|"
   echo "| B/A (forced GC vs nothing) | $(ratio A B 7) | $(ratio A B 6) | $(ratio A B 5) | $(ratio A B 4) |"
-  echo "| B/C (forced GC vs the same requests without forcing) | $(ratio C B 7) | $(ratio C B 6) | $(ratio C B 5) | $(ratio C B 4) |"
+  echo "| B/C (forced GC vs heap profiles without forcing) | $(ratio C B 7) | $(ratio C B 6) | $(ratio C B 5) | $(ratio C B 4) |"
   echo "| C/A (heap profiles, the server's own GC vs nothing) | $(ratio A C 7) | $(ratio A C 6) | $(ratio A C 5) | $(ratio A C 4) |"
   echo "| D/A (cheap HTTP requests vs nothing) | $(ratio A D 7) | $(ratio A D 6) | $(ratio A D 5) | $(ratio A D 4) |"
-  echo "| B/D (forced GC + profiles vs cheap HTTP requests) | $(ratio D B 7) | $(ratio D B 6) | $(ratio D B 5) | $(ratio D B 4) |"
+  echo "| B/D (forced GC vs cheap HTTP requests: what the collections add) | $(ratio D B 7) | $(ratio D B 6) | $(ratio D B 5) | $(ratio D B 4) |"
   echo
   if [ "$WPAIRS" -gt 0 ]; then
     echo "Half SETs: WF/W p99.9 $(ratio W WF 7); WF/W ops/s $(ratio W WF 4)."
@@ -213,10 +213,10 @@ machine=$(head -1 "$TMP/load.txt")
   fi
   echo "Reading it: A and W show how often the server collects on its own under GETs and SETs (they allocate"
   echo "nothing on the Go heap, so next to never). B forces a full collection dozens of times a second, far beyond"
-  echo "any natural rate, and the heap it marks stays a few MiB with all keys loaded. What B costs a closed loop on"
-  echo "this machine is CPU: the GC's mark workers, the heap profiles written after each collection, and curl share"
-  echo "$(nproc) CPUs with the server's event loops and the load generator. C separates the profile writing (with the"
-  echo "automatic collections it causes) from the forced collections; D the HTTP requests alone. Compare the STW"
+  echo "any natural rate, and the heap it marks stays a few MiB with all keys loaded. B and D make the same HTTP"
+  echo "requests, so B/D is what the collections themselves add; C shows what an allocating side job (heap"
+  echo "profiles, with the automatic collections they cause) costs on $(nproc) CPUs shared with the server's event"
+  echo "loops and the load generator. Compare the STW"
   echo "pause per cycle (both pauses of a cycle, averaged over the phase) with the p99.9 shift: when the pause is"
   echo "far below the shift, the tail comes from CPU taken, not from stopping the world (single pauses are not"
   echo "recorded here)."
