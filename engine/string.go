@@ -550,3 +550,27 @@ func (d *DB) IncrByFloat(dst, key, incr []byte, now int64) ([]byte, error) {
 	s.notify(key, EventWrite)
 	return dst, nil
 }
+
+// Substr is GETRANGE's index arithmetic (getrangeCommand): the bytes of val from start to
+// end inclusive, negative indexes counting from the end, clamped to val; empty when the
+// range is.
+func Substr(val []byte, start, end int64) []byte {
+	n := int64(len(val))
+	if start < 0 && end < 0 && start > end {
+		return val[:0]
+	}
+	if start < 0 {
+		start += n
+	}
+	if end < 0 {
+		end += n
+	}
+	start, end = max(start, 0), max(end, 0)
+	if uint64(end) >= uint64(n) {
+		end = n - 1
+	}
+	if start > end || n == 0 {
+		return val[:0]
+	}
+	return val[start : end+1]
+}

@@ -1,8 +1,6 @@
 package netpoll
 
 import (
-	"context"
-	"net"
 	"strconv"
 	"strings"
 	"sync"
@@ -25,33 +23,7 @@ func startUpstreamServer(t *testing.T, up command.Upstream) *testServer {
 	}
 	cmd := command.NewServer(command.Options{Engine: eng, Config: config.New(), Version: "test"})
 	cmd.SetUpstream(up)
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	s := &testServer{Server: New(cmd, Options{TCP: []string{addr}, Loops: 2}), tcp: addr, done: make(chan error, 1)}
-	go func() { s.done <- s.Serve() }()
-	select {
-	case <-s.Booted():
-	case err := <-s.done:
-		t.Fatalf("serve: %v", err)
-	case <-time.After(10 * time.Second):
-		t.Fatal("server did not boot")
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = s.Shutdown(ctx, time.Second)
-		select {
-		case <-s.done:
-		case <-time.After(10 * time.Second):
-			t.Error("server did not stop")
-		}
-		eng.Close()
-	})
-	return s
+	return serveCommands(t, Options{}, eng, cmd)
 }
 
 // stubUpstream answers GET of a key named "slow..." later, when the test releases it, and

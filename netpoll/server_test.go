@@ -41,6 +41,13 @@ func startServerConfig(t testing.TB, opts Options, cfg *config.Config) *testServ
 		t.Fatal(err)
 	}
 	cmd := command.NewServer(command.Options{Engine: eng, Config: cfg, Version: "test"})
+	return serveCommands(t, opts, eng, cmd)
+}
+
+// serveCommands serves cmd (over eng) on a free loopback port and a Unix socket until the
+// test ends; the engine is closed with the server.
+func serveCommands(t testing.TB, opts Options, eng *engine.Engine, cmd *command.Server) *testServer {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

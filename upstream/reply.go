@@ -133,31 +133,9 @@ func appendStringRead(out []byte, o op, tag byte, val []byte, args [][]byte, pro
 	return out
 }
 
-// appendRange is getrangeCommand's index arithmetic (the command package's appendRange).
+// appendRange appends GETRANGE's reply for val.
 func appendRange(out, val []byte, start, end int64) []byte {
-	n := int64(len(val))
-	if start < 0 && end < 0 && start > end {
-		return protocol.AppendBulk(out, nil)
-	}
-	if start < 0 {
-		start += n
-	}
-	if end < 0 {
-		end += n
-	}
-	if start < 0 {
-		start = 0
-	}
-	if end < 0 {
-		end = 0
-	}
-	if uint64(end) >= uint64(n) {
-		end = n - 1
-	}
-	if start > end || n == 0 {
-		return protocol.AppendBulk(out, nil)
-	}
-	return protocol.AppendBulk(out, val[start:end+1])
+	return protocol.AppendBulk(out, engine.Substr(val, start, end))
 }
 
 // appendMGetElem appends one element of an MGET reply: the string, or a null for a missing
