@@ -30,7 +30,7 @@ func (e *Engine) MaxValueSize() int64 { return e.cfg.MaxValueSize }
 // checked the type.
 func (s *segment) growString(h uint32, key []byte, i, n int, now int64) ([]byte, bool, error) {
 	if i < 0 {
-		res, err := s.admit(nil, entryCost(len(key), n), true, noProtect, now)
+		res, err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
 		if err != nil {
 			return nil, false, err
 		}

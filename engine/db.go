@@ -322,7 +322,7 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 	// maybe a grown index in sd: that net must fit (evicting anything but src). It is
 	// reserved before an old dst is removed, so a refused RENAME leaves dst as it was; the
 	// old dst is not credited (eviction may pick it, and its bytes would count twice).
-	res, err := sd.admit(&held{d: d, a: si, b: di}, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), true, off, now)
+	res, err := sd.admit(&held{d: d, a: si, b: di}, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), newKey(hd), off, now)
 	if err != nil {
 		return false, err
 	}

@@ -65,18 +65,29 @@ func (e *Engine) SetLFU(logFactor, decayTime int) {
 // LFUDecayTime returns lfu-decay-time in minutes.
 func (e *Engine) LFUDecayTime() int { return int(e.lfuDecayTime.Load()) }
 
-// OverLimit reports whether used memory is above maxmemory (only after the limit was
-// lowered: writes never take it there).
+// OverLimit reports whether the segments hold more than maxmemory (only after the limit was
+// lowered, or while eviction is behind).
 func (e *Engine) OverLimit() bool {
 	m := e.maxMemory.Load()
-	return m > 0 && e.used.Load() > m
+	return m > 0 && e.segmentBytes() > m
+}
+
+// segmentBytes is what the segments hold: used memory without the reservations of writes
+// in progress. used is read first; reserve adds to reserved before used and release takes
+// from used before reserved, so a reservation in flight can make this smaller than the
+// truth, never larger.
+func (e *Engine) segmentBytes() int64 {
+	u := e.used.Load()
+	return u - e.reserved.Load()
 }
 
 // reserve adds n to used memory if the sum stays within limit.
 func (e *Engine) reserve(n, limit int64) bool {
+	e.reserved.Add(n)
 	for {
 		u := e.used.Load()
 		if u+n > limit {
+			e.reserved.Add(-n)
 			return false
 		}
 		if e.used.CompareAndSwap(u, u+n) {
@@ -85,14 +96,19 @@ func (e *Engine) reserve(n, limit int64) bool {
 	}
 }
 
-// neutral admits a write of need bytes while used memory is above limit (maxmemory was
-// lowered and EvictToLimit has not caught up) once the writer has freed as much as it will
-// add: the write leaves used memory no higher than it found it, and its own work stays
-// bounded by its size, not by the whole excess, which background slices evict.
+// neutral admits a write of need bytes while the segments hold more than limit (maxmemory
+// was lowered and EvictToLimit has not caught up) once the writer has freed as much as it
+// will add: the write leaves used memory no higher than it found it, and its own work stays
+// bounded by its size, not by the whole excess, which background slices evict. It compares
+// segmentBytes, not used: used is also over the limit for a moment whenever another write
+// has allocated under its reservation and not yet released it, and admitting then would
+// spend the room this writer freed a second time (that write's reservation may have been
+// granted from it).
 func (e *Engine) neutral(need, freed, limit int64) bool {
-	if freed < need || e.used.Load() <= limit {
+	if freed < need || e.segmentBytes() <= limit {
 		return false
 	}
+	e.reserved.Add(need)
 	e.used.Add(need)
 	return true
 }
@@ -101,8 +117,14 @@ func (e *Engine) neutral(need, freed, limit int64) bool {
 func (e *Engine) release(n int64) {
 	if n != 0 {
 		e.used.Add(-n)
+		e.reserved.Add(-n)
 	}
 }
+
+// newKey is the index hash of the key a write inserts, for admit, or noInsert.
+type newKey int64
+
+const noInsert newKey = -1
 
 // held is the set of segment locks a writer holds in one database: segments a and b (equal
 // for one), or set (MSET); plus x, a segment of another database held as well (MOVE and
@@ -152,12 +174,13 @@ func (h *held) last() int {
 }
 
 // admit reserves room for a write to s (whose lock is held, with the others in h; nil: s
-// alone) that adds base bytes, plus one growth of s's index when inserting, evicting first
+// alone) that adds base bytes, plus what inserting key ins costs s's index (noInsert: the
+// write inserts no key), evicting first
 // if it must. It returns the reservation for the caller to release (Engine.release) after
 // its allocations. protect is the arena offset of the entry the write replaces or reads
 // (noProtect for none): it is never evicted. Evicting in s moves slots: a caller holding a
 // slot number looks it up again when s.evicted changed.
-func (s *segment) admit(h *held, base int64, inserting bool, protect uint32, now int64) (int64, error) {
+func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int64) (int64, error) {
 	e := s.e
 	var one held
 	var freed int64
@@ -167,8 +190,8 @@ func (s *segment) admit(h *held, base int64, inserting bool, protect uint32, now
 			return 0, nil
 		}
 		need := base
-		if inserting {
-			need += s.insertCost()
+		if ins != noInsert {
+			need += s.insertCost(uint32(ins))
 		}
 		if need <= 0 {
 			return 0, nil

@@ -100,7 +100,7 @@ func (s *segment) newHash(h uint32, key []byte, size int, bits uint, now int64) 
 	if size > hbMaxBlob {
 		return -1, ErrOOM
 	}
-	res, err := s.admit(nil, entryCost(len(key), size), true, noProtect, now)
+	res, err := s.admit(nil, entryCost(len(key), size), newKey(h), noProtect, now)
 	if err != nil {
 		return -1, err
 	}
@@ -132,7 +132,7 @@ func (s *segment) reblob(h uint32, i int, p hbPlan, now int64) (int, error) {
 	}
 	off := s.idx.slots[i].off
 	ev := s.evicted
-	res, err := s.admit(nil, entryCost(len(s.keyOf(off)), p.size)-s.entrySize(off), false, off, now)
+	res, err := s.admit(nil, entryCost(len(s.keyOf(off)), p.size)-s.entrySize(off), noInsert, off, now)
 	if s.evicted != ev { // evictions here moved slots, also when admit gave up after them
 		i = s.slotOf(h, off)
 	}

@@ -101,6 +101,39 @@ func (x *index) growBytesFor(k uint32) int64 {
 	return int64(size - len(x.mem))
 }
 
+// roomAfter reports whether k inserts, none with a home after h's, each find an empty slot
+// at or after their home: place takes the first empty slot at or after its home, so k
+// empty slots at or after h's home are enough.
+func (x *index) roomAfter(h uint32, k uint32) bool {
+	if x.mem == nil {
+		return false
+	}
+	for i := int(x.home(h)); i < len(x.slots); i++ {
+		if x.slots[i].meta&metaUsed == 0 {
+			if k--; k == 0 {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// spill returns the capacity and overflow region insert rebuilds with when a new slot finds
+// no empty slot at or after its home (a cluster ran into the end of the overflow region).
+func (x *index) spill() (c, minExtra uint32) {
+	if x.cap > 4*x.n+1024 { // growing does not help: identical hashes at the end
+		return x.cap, max(64, x.minExtra*2)
+	}
+	return x.cap + x.cap/4 + 8, x.minExtra // an unlucky cluster; a bigger table spreads it
+}
+
+// spillBytes returns what that rebuild adds to the index.
+func (x *index) spillBytes() int64 {
+	c, extra := x.spill()
+	size, _ := tableBytes(c, extra)
+	return int64(size - len(x.mem))
+}
+
 func nextCap(c uint32) uint32 {
 	if c < minIndexCap {
 		return minIndexCap

@@ -78,7 +78,7 @@ func (d *DB) transfer(to *DB, src, dst []byte, mode transferMode, now int64) (bo
 		}
 	}
 	ev := ss.evicted
-	res, err := sd.admit(&h, base, true, off, now)
+	res, err := sd.admit(&h, base, newKey(hd), off, now)
 	if err != nil {
 		return false, err
 	}

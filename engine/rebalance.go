@@ -39,8 +39,43 @@ type rebalanceState struct {
 
 const (
 	rebalanceMaxPages = 64 // pages per class per round: bounds the memory a round moves
-	rebalanceSegCheck = 16 // segments between clock reads
+	// rebalanceUrgentPages is that bound while the footprint is past its share of the RSS
+	// bound (RebalanceUrgent): the pages chosen are the sparsest, so a round still moves
+	// little, and each round costs a walk of every segment whatever it gives back.
+	rebalanceUrgentPages = 1024
+	rebalanceSegCheck    = 16 // segments between clock reads
 )
+
+// RebalanceUrgent reports whether the keyspace's footprint (arena pages committed, index
+// mappings, large values) is past 1.1 × maxmemory, its share of the RSS bound (DESIGN.md
+// invariant 5): after the value-size mix shifts under a flood, evictions empty pages far
+// faster than background slices give them back, and the caller should rebalance at once.
+func (e *Engine) RebalanceUrgent() bool {
+	m := e.maxMemory.Load()
+	return m > 0 && e.footprint() > m+m/10
+}
+
+// footprint is what the keyspace takes from the process: arena pages committed, index
+// mappings and large values (each segment locked in turn, so not one instant's sum).
+func (e *Engine) footprint() int64 {
+	var n int64
+	for i := range e.dbs {
+		for j := range e.dbs[i].segs {
+			s := &e.dbs[i].segs[j]
+			s.mu.Lock()
+			n += s.idxBytes + s.largeBytes
+			s.unlock()
+		}
+	}
+	return n + e.arena.committed()
+}
+
+// Rebalancing reports whether a round is in progress (its next slice continues it).
+func (e *Engine) Rebalancing() bool {
+	e.rebalanceMu.Lock()
+	defer e.rebalanceMu.Unlock()
+	return e.rebal.active
+}
 
 // Rebalance runs one slice of page rebalancing within budget and returns how many pages it
 // gave back to the OS. Safe to call from one background goroutine while commands run.
@@ -80,6 +115,10 @@ func (e *Engine) chooseEvacuation() bool {
 		r.freeOn = make([]uint16, len(a.pageClass))
 	}
 	r.pages, r.stay = r.pages[:0], r.stay[:0]
+	maxPages := rebalanceMaxPages
+	if e.RebalanceUrgent() {
+		maxPages = rebalanceUrgentPages
+	}
 	for c := 0; c < numClasses; c++ {
 		k := &a.cls[c]
 		per := int64(pageUnits / (classSize[c] >> unitShift))
@@ -107,7 +146,7 @@ func (e *Engine) chooseEvacuation() bool {
 		first := len(r.pages)
 		for _, p := range cand {
 			f := int64(r.freeOn[p])
-			if len(r.pages)-first == rebalanceMaxPages || outside-f < live+per-f {
+			if len(r.pages)-first == maxPages || outside-f < live+per-f {
 				break
 			}
 			outside -= f

@@ -337,8 +337,20 @@ func (s *segment) lookup(h uint32, key []byte, now int64) int {
 	return i
 }
 
-// insertCost is what inserting a new key adds to used memory beyond its entry.
-func (s *segment) insertCost() int64 { return s.idx.growBytes() }
+// insertCost is what inserting a new key with index hash h adds to used memory beyond its
+// entry: the growth of a table at its load limit, or the rebuild of one where no slot at or
+// after h's home is free (insert's spill). Only a rebuild at the grown table's lower load
+// that still spills (rarer yet) is left out.
+func (s *segment) insertCost(h uint32) int64 {
+	x := &s.idx
+	if x.mem == nil || x.full() {
+		return x.growBytes()
+	}
+	if x.roomAfter(h, 1) {
+		return 0
+	}
+	return x.spillBytes()
+}
 
 // insert adds a slot for a new entry (the key is known to be absent).
 func (s *segment) insert(h, off uint32, exp int64, now int64) error {
@@ -355,11 +367,8 @@ func (s *segment) insert(h, off uint32, exp int64, now int64) error {
 	}
 	pos := x.place(slot{hash: h, off: off, meta: meta})
 	for pos < 0 {
-		c := x.cap + x.cap/4 + 8
-		if x.cap > 4*x.n+1024 { // growing does not help: identical hashes at the end
-			x.minExtra = max(64, x.minExtra*2)
-			c = x.cap
-		}
+		c, extra := x.spill()
+		x.minExtra = extra
 		if err := s.resize(c); err != nil {
 			return err
 		}

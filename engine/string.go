@@ -141,7 +141,7 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 		}
 		if checkOOM {
 			ev := s.evicted
-			res, err := s.admit(nil, entryCost(len(key), len(val))-s.entrySize(off), false, off, now)
+			res, err := s.admit(nil, entryCost(len(key), len(val))-s.entrySize(off), noInsert, off, now)
 			if err != nil {
 				return err
 			}
@@ -162,7 +162,7 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 		return nil
 	}
 	if checkOOM {
-		res, err := s.admit(nil, entryCost(len(key), len(val)), true, noProtect, now)
+		res, err := s.admit(nil, entryCost(len(key), len(val)), newKey(h), noProtect, now)
 		if err != nil {
 			return err
 		}
@@ -205,15 +205,24 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 	// (old entries freed by the overwrites are not credited, and a key evicted to make room
 	// is then indeed new), with each index grown for all of its pairs.
 	if d.e.maxMemory.Load() > 0 {
-		// perSeg counts the pairs per segment, for the index growth they may cause.
+		// perSeg counts the pairs per segment, for the index growth they may cause, and
+		// last is the hash among them whose home is last, for insert's spill (insertCost).
 		var perSeg [maxSegments]uint32
+		var last [maxSegments]uint32
 		for k := 0; k+1 < len(kv); k += 2 {
-			si, _ := d.segOf(hashKey(kv[k]))
+			si, h := d.segOf(hashKey(kv[k]))
+			if perSeg[si] == 0 || d.segs[si].idx.home(h) > d.segs[si].idx.home(last[si]) {
+				last[si] = h
+			}
 			perSeg[si]++
 		}
 		for si, n := range perSeg[:len(d.segs)] {
 			if n != 0 {
-				cost += d.segs[si].idx.growBytesFor(n)
+				x := &d.segs[si].idx
+				cost += x.growBytesFor(n)
+				if x.mem != nil && !x.roomAfter(last[si], n) {
+					cost += x.spillBytes()
+				}
 			}
 		}
 		res, err := d.admitSet(&set, cost, now)
@@ -313,7 +322,7 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 			// Go rounds allocations this large up to whole 8 KiB pages: count what it takes.
 			newCap := goLargeSize(need + need/4)
 			ev := s.evicted
-			res, err := s.admit(nil, int64(newCap-cap(s.large[li])), false, off, now)
+			res, err := s.admit(nil, int64(newCap-cap(s.large[li])), noInsert, off, now)
 			if err != nil {
 				return nil, i, err
 			}
@@ -337,7 +346,7 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 		return buf[kl:], i, nil
 	}
 	ev := s.evicted
-	res, err := s.admit(nil, entryCost(len(key), n)-s.entrySize(off), false, off, now)
+	res, err := s.admit(nil, entryCost(len(key), n)-s.entrySize(off), noInsert, off, now)
 	if err != nil {
 		return nil, i, err
 	}
@@ -413,7 +422,7 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 			return 0, ErrTooLarge
 		}
 		n := int(offset) + len(val)
-		res, err := s.admit(nil, entryCost(len(key), n), true, noProtect, now)
+		res, err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
 		if err != nil {
 			return 0, err
 		}

@@ -265,9 +265,28 @@ func startActiveExpire(cfg *config.Config, eng *engine.Engine, quiesce func(func
 			}
 			quiesce(func() { eng.ActiveExpire(time.Now().UnixMilli(), period/4) })
 			eng.Rebalance(period / 4) // pages stranded in one size class go back to the OS
+			rebalanceUrgently(eng, period)
 		}
 	}()
 	return func() { close(done) }
+}
+
+// rebalanceUrgently gives pages back in back-to-back slices while the keyspace's footprint
+// is past its share of the RSS bound (engine.RebalanceUrgent: a value-size shift under a
+// write flood empties pages faster than the background quarter returns them), for at most
+// three quarters of a period, and stops as soon as a whole round gives nothing back.
+func rebalanceUrgently(eng *engine.Engine, period time.Duration) {
+	deadline := time.Now().Add(period * 3 / 4)
+	released := 0
+	for time.Now().Before(deadline) && eng.RebalanceUrgent() {
+		released += eng.Rebalance(period / 20)
+		if !eng.Rebalancing() {
+			if released == 0 {
+				return // a round ended with nothing to give back: more rounds will not help
+			}
+			released = 0
+		}
+	}
 }
 
 // outputLimit is client-output-buffer-limit for normal clients, in netpoll's terms.
