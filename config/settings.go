@@ -123,7 +123,7 @@ func registry() []*Setting {
 		// L1 in front of a central Redis/Valkey (package upstream). Off while upstream is
 		// empty: the server is then the cache itself and none of the others apply.
 		{name: "upstream", def: "", immutable: true, secret: true, parse: upstreamValue,
-			help: "redis://[user:password@]host:port[,host:port...] of a central Redis/Valkey; sidecache becomes its coherent L1; empty: off"},
+			help: "redis[s]://[user:password@]host:port[,host:port...] of a central Redis/Valkey (rediss: TLS, see upstream-tls-*); sidecache becomes its coherent L1; empty: off"},
 		{name: "upstream-cluster", def: "no", immutable: true, parse: boolValue,
 			help: "the upstream is a Redis Cluster (the hosts are seeds); SELECT is refused, multi-key commands must hash to one slot"},
 		{name: "l1-max-ttl", def: "60s", parse: durationValue,
@@ -132,13 +132,21 @@ func registry() []*Setting {
 			help: "how long L1 remembers that a key does not exist upstream; 0 does not cache missing keys"},
 		{name: "l1-ttl-only", def: "no", immutable: true, parse: boolValue,
 			help: "when the upstream refuses CLIENT TRACKING, keep L1 anyway, stale for up to l1-max-ttl (default: L1 off, pure pass-through)"},
+		{name: "upstream-timeout", def: "5s", parse: durationValue,
+			help: "longest wait for an upstream reply (blocking commands excepted); past it the app gets an error and the breaker counts a failure; 0: no limit"},
+		{name: "upstream-breaker-failures", def: "5", parse: intValue(0, intMax),
+			help: "consecutive upstream failures (refused, reset, timed out; not error replies) that open the circuit breaker: requests then fail at once; 0: never opens"},
+		{name: "upstream-breaker-cooldown", def: "1s", parse: durationValue,
+			help: "how long an open breaker fails requests at once before it lets one through as a probe; the probe's success closes it"},
+		{name: "upstream-serve-stale", def: "0", parse: intValue(0, intMax),
+			help: "seconds L1 is kept after a lost upstream connection, served only while the upstream is unreachable, flushed when it answers again; 0: a lost connection flushes L1"},
 
 		// Shutdown.
 		{name: "shutdown-delay", def: "0", parse: durationValue,
 			help: "after SIGTERM, keep serving this long before closing listeners (10s, 500ms, seconds)"},
 		{name: "shutdown-timeout", def: "10s", parse: durationValue,
 			help: "after listeners close, wait this long for in-flight replies"},
-	}, prewarmSettings()...) // upstream.go
+	}, append(prewarmSettings(), upstreamConnSettings()...)...) // upstream.go, upstream_tls.go
 }
 
 // addrValue is empty (off) or host:port.

@@ -13,22 +13,23 @@ type UpstreamURL struct {
 	Addrs    []string // host:port, at least one
 	Username string
 	Password string
+	TLS      bool // rediss://
 }
 
-var errUpstreamURL = errors.New("argument must be redis://[user:password@]host:port[,host:port...] or empty")
+var errUpstreamURL = errors.New("argument must be redis[s]://[user:password@]host:port[,host:port...] or empty")
 
 // ParseUpstream reads redis://[user:password@]host:port[,host:port...]. Several hosts are
 // seeds of one deployment (cluster nodes), not replicas to choose from. A database in the
-// path is refused: clients choose theirs with SELECT, as with Redis. rediss:// (TLS) is
-// not supported yet.
+// path is refused: clients choose theirs with SELECT, as with Redis. rediss:// is the same
+// with TLS (the upstream-tls-* settings: upstream_tls.go).
 func ParseUpstream(v string) (UpstreamURL, error) {
 	var u UpstreamURL
-	if strings.HasPrefix(v, "rediss://") {
-		return u, errors.New("rediss:// (TLS to the upstream) is not supported yet")
-	}
 	rest, ok := strings.CutPrefix(v, "redis://")
 	if !ok {
-		return u, errUpstreamURL
+		rest, u.TLS = strings.CutPrefix(v, "rediss://")
+		if !u.TLS {
+			return u, errUpstreamURL
+		}
 	}
 	if at := strings.LastIndexByte(rest, '@'); at >= 0 {
 		info := rest[:at]

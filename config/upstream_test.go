@@ -28,7 +28,7 @@ func TestParseUpstream(t *testing.T) {
 	f("redis://h", "error: "+errUpstreamURL.Error())
 	f("redis://h:0", "error: "+errUpstreamURL.Error())
 	f("http://h:1", "error: "+errUpstreamURL.Error())
-	f("rediss://h:1", "error: rediss:// (TLS to the upstream) is not supported yet")
+	f("rediss://h:1", "h:1 user= pass=") // TLS: upstream_tls_test.go
 }
 
 func TestUpstreamSettings(t *testing.T) {

@@ -97,10 +97,18 @@ func (c *Conn) Do(db int, proto protocol.Version, name string, args, keys [][]by
 			return protocol.AppendError(out, errCrossSlot), false
 		}
 		d := u.eng.DB(db)
-		res, st := c.hit(d, o, args, now, out, proto)
+		res, st := out, hitMiss
+		// A held L1 (stale.go) answers only while the upstream is known unreachable.
+		held := u.stale.until.Load()
+		if held == 0 || u.staleHit(now, held) {
+			res, st = c.hit(d, o, args, now, out, proto)
+		}
 		switch st {
 		case hitDone:
 			u.stats.Hits.Add(1)
+			if held != 0 {
+				u.stats.StaleServes.Add(1)
+			}
 			return res, false
 		case hitMiss:
 			u.stats.Misses.Add(1)
@@ -379,7 +387,7 @@ func (c *Conn) newCached(d *engine.DB, db int, proto protocol.Version, o op, arg
 	r.left.Store(1)
 	k := o.kind()
 	for i, key := range keys {
-		if len(keys) > 1 && c.capture(d, k, key, now, &r.res[i]) {
+		if len(keys) > 1 && c.u.stale.until.Load() == 0 && c.capture(d, k, key, now, &r.res[i]) {
 			continue
 		}
 		r.left.Add(1)

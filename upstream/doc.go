@@ -11,7 +11,9 @@
 // Connections: one rueidis client per upstream database the apps select (rueidis binds a
 // client to one database), RESP3, auto-pipelined, MOVED/ASK followed in a cluster. Every
 // connection turns tracking on in its handshake (CLIENT TRACKING ON OPTIN), before it
-// carries any command, and a reconnection does the same.
+// carries any command, and a reconnection does the same. TLS and credentials are the same
+// for every connection, read once at start-up (config.UpstreamConnection); a TLS 1.3
+// upstream's refusal of a missing client certificate gets its likely cause named (tls.go).
 //
 // Why an invalidation for a read arrives on the connection that did the read. Redis tracks
 // keys per connection: with OPTIN, a connection's read is remembered only when the command
@@ -28,6 +30,15 @@
 // the whole L1 is flushed and every fetch in flight is refused (the epoch of l1.go). That
 // is the simplest correct form of "discard what the connection vouched for": no entry
 // records which connection read it. A null push (FLUSHALL, FLUSHDB upstream) flushes too.
+// With upstream-serve-stale the L1 is held instead, and flushed when the upstream answers
+// again (stale.go). Requests to a failing upstream are bounded and cut short by a circuit
+// breaker (breaker.go).
+//
+// Known limit: SWAPDB run on the upstream by another client. Redis (checked with 7.0.15,
+// OPTIN and default tracking alike) sends no invalidation for SWAPDB, so the L1 keeps what
+// it read from the swapped databases until l1-max-ttl. SWAPDB sent through the sidecar
+// flushes L1 once acknowledged (forward.go). An upstream whose databases are swapped by
+// others needs a short l1-max-ttl, or SWAPDB renamed away upstream.
 //
 // rueidis has its own client-side cache on the Go heap; it is never used here (no DoCache
 // call), so nothing is cached outside the arena. It is enabled only because enabling it is
@@ -42,5 +53,8 @@
 //
 // What the L1 holds and why absent keys are tagged strings: l1.go. The RESP3-to-RESP2
 // translation of pass-through replies: resp.go. MULTI/EXEC/WATCH on a dedicated upstream
-// connection: tx.go. Filling the L1 at start-up: prewarm.go.
+// connection: tx.go. Filling the L1 at start-up: prewarm.go. A Redis Cluster upstream, where
+// slot migrations and failovers move keys away from the node that tracks them for this
+// sidecar: cluster.go (fetches keep CLIENT CACHING YES inside MULTI; a changed slot map
+// flushes L1).
 package upstream

@@ -4,8 +4,10 @@ import (
 	"bufio"
 	"fmt"
 	"net"
+	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,12 +35,19 @@ type fakeServer struct {
 	// onCommand, if set, may answer a command outside a transaction: it returns the reply
 	// to write, or nil for the default.
 	onCommand func(fc *fakeConn, args []string) []byte
+	// refuse, if set, is the error line every command after the handshake gets, as Redis
+	// answers while it loads (-LOADING) or runs a long script (-BUSY); EXEC then answers
+	// "EXEC without MULTI", MULTI having been refused.
+	refuse string
+	// closed ends the waits of held frames when the test ends.
+	closed chan struct{}
 }
 
 type fakeConn struct {
 	s  *fakeServer
 	c  net.Conn
-	mu sync.Mutex // serialises writes
+	mu sync.Mutex   // serialises writes
+	db atomic.Int32 // the database the connection SELECTed (rueidis: one client per database)
 }
 
 func startFake(t testing.TB) *fakeServer {
@@ -48,9 +57,10 @@ func startFake(t testing.TB) *fakeServer {
 		t.Fatal(err)
 	}
 	s := &fakeServer{t: t, ln: ln, data: map[string]string{}, hashes: map[string][]string{}, gets: map[string]int{},
-		pttl: map[string]int64{}}
+		pttl: map[string]int64{}, closed: make(chan struct{})}
 	go s.accept()
 	t.Cleanup(func() {
+		close(s.closed)
 		ln.Close()
 		s.mu.Lock()
 		for _, c := range s.conns {
@@ -143,6 +153,18 @@ func (fc *fakeConn) serve() {
 				continue
 			}
 			name := strings.ToUpper(sargs[0])
+			fc.s.mu.Lock()
+			refuse := fc.s.refuse
+			fc.s.mu.Unlock()
+			if refuse != "" {
+				inMulti = false
+				if name == "EXEC" {
+					fc.write([]byte("-ERR EXEC without MULTI\r\n"))
+				} else {
+					fc.write([]byte(refuse + "\r\n"))
+				}
+				continue
+			}
 			switch {
 			case name == "MULTI":
 				inMulti = true
@@ -184,7 +206,12 @@ func (s *fakeServer) command(fc *fakeConn, name string, args []string) []byte {
 	switch name {
 	case "HELLO":
 		return []byte(fakeHello)
-	case "CLIENT", "SELECT":
+	case "SELECT":
+		if n, err := strconv.Atoi(args[1]); err == nil {
+			fc.db.Store(int32(n))
+		}
+		return []byte("+OK\r\n")
+	case "CLIENT", "FLUSHALL", "FLUSHDB", "SWAPDB":
 		return []byte("+OK\r\n")
 	case "PING":
 		return []byte("+PONG\r\n")
@@ -262,4 +289,71 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(time.Millisecond)
 	}
+}
+
+// heldExec is an EXEC reply the fake has computed but not written: the connection's serving
+// goroutine waits, so nothing after the EXEC on that connection is answered either, until
+// the test writes the reply (release), writes frames around it (fc.push, fc.write), or
+// drops the connection instead (drop).
+type heldExec struct {
+	fc    *fakeConn
+	reply []byte
+	done  chan struct{}
+	once  sync.Once
+}
+
+// holdExecs makes the fake hold every EXEC reply from now on; each arrives on the channel.
+func (s *fakeServer) holdExecs() <-chan *heldExec {
+	ch := make(chan *heldExec, 64)
+	s.mu.Lock()
+	s.onExec = func(fc *fakeConn, reply []byte) {
+		h := &heldExec{fc: fc, reply: reply, done: make(chan struct{})}
+		ch <- h
+		select {
+		case <-h.done:
+		case <-s.closed:
+		}
+	}
+	s.mu.Unlock()
+	return ch
+}
+
+// next returns the next held EXEC.
+func nextHeld(t testing.TB, ch <-chan *heldExec) *heldExec {
+	t.Helper()
+	select {
+	case h := <-ch:
+		return h
+	case <-time.After(5 * time.Second):
+		t.Fatal("no EXEC reached the upstream")
+		return nil
+	}
+}
+
+// release writes the reply and lets the connection serve on.
+func (h *heldExec) release() {
+	h.fc.write(h.reply)
+	h.resume()
+}
+
+// drop closes the connection without writing the reply.
+func (h *heldExec) drop() {
+	_ = h.fc.c.Close()
+	h.resume()
+}
+
+// resume lets the connection's serving goroutine go on without writing anything.
+func (h *heldExec) resume() { h.once.Do(func() { close(h.done) }) }
+
+// connOfDB returns the server's connection that SELECTed db (database 0: one that selected
+// nothing else).
+func (s *fakeServer) connOfDB(t testing.TB, db int) *fakeConn {
+	t.Helper()
+	for _, fc := range s.allConns() {
+		if int(fc.db.Load()) == db {
+			return fc
+		}
+	}
+	t.Fatalf("no upstream connection on database %d", db)
+	return nil
 }

@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/rueidis"
@@ -28,6 +29,11 @@ import (
 // command carries the slot of the keys, which share one: CROSSSLOT otherwise).
 
 const maxFlights = 1 << 16
+
+// afterReply, set by tests only, runs between a fetch's reply and its store, with the first
+// key: a test holds the store there to put an invalidation, a flush, a write or an expiry
+// deterministically before it (race_test.go).
+var afterReply atomic.Pointer[func(key []byte)]
 
 type flightKey struct {
 	db   int
@@ -94,28 +100,32 @@ func (u *Upstream) land(f *flight) {
 // fetch reads the flights' keys in database db with one tracked transaction, stores what
 // is still fresh in L1, and lands the flights.
 func (u *Upstream) fetch(db int, fl []*flight) {
-	c, err := u.client(db)
+	c, ctx, err := u.admit(db, false) // breaker.go
 	if err != nil {
 		u.failFlights(fl, errorText(err), true)
 		return
 	}
 	tracking := u.Mode() == ModeTracking
+	inTx := tracking && u.opt.Cluster // CLIENT CACHING YES inside MULTI: cluster.go
 	slotKey := string(fl[0].key)
 	cmds := make(rueidis.Commands, 0, 3+2*len(fl))
 	b := c.B()
 	add := func(cmd rueidis.Completed) {
-		if u.opt.Cluster {
+		if u.opt.Cluster && !inTx {
 			cmd = cmd.SetSlot(slotKey)
 		}
 		cmds = append(cmds, cmd)
 	}
-	if tracking {
+	if tracking && !inTx {
 		add(b.ClientCaching().Yes().Build())
 	}
 	add(b.Multi().Build())
+	if inTx {
+		add(b.ClientCaching().Yes().Build())
+	}
 	for _, f := range fl {
 		k := string(f.key)
-		add(b.Pttl().Key(k).Build())
+		add(b.Pttl().Key(k).Build()) // the key's slot, also in a cluster
 		switch f.fk.kind {
 		case kindString:
 			add(b.Get().Key(k).Build())
@@ -126,16 +136,23 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 	add(b.Exec().Build())
 	sent := time.Now().UnixMilli()
 	u.stats.Reads.Add(int64(len(fl)))
-	resps := c.DoMulti(u.ctx, cmds...)
+	resps := u.doMulti(ctx, c, cmds...)
+	if h := afterReply.Load(); h != nil {
+		(*h)(fl[0].key)
+	}
 
 	// A failure anywhere (the first in order: MULTI's, a queued command's, EXEC's) answers
 	// every key: Redis aborts the whole transaction.
-	cachingOK := !tracking || resps[0].Error() == nil
+	cachingOK := !tracking || inTx || resps[0].Error() == nil
 	exec := resps[len(resps)-1]
 	vals, execErr := exec.ToArray()
-	if execErr != nil || len(vals) != countQueued(fl) {
+	first := 0 // EXEC's reply to the first PTTL
+	if inTx {
+		first = 1
+	}
+	if execErr != nil || len(vals) != first+countQueued(fl) {
 		for i, r := range resps {
-			if i == 0 && tracking {
+			if i == 0 && tracking && !inTx {
 				continue // CLIENT CACHING's failure only prevents the store
 			}
 			if r.Error() != nil {
@@ -146,8 +163,11 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 		u.failFlights(fl, "ERR "+errMalformed.Error(), false)
 		return
 	}
+	if inTx {
+		cachingOK = vals[0].Error() == nil
+	}
 	store := cachingOK && u.caching()
-	j := 0
+	j := first
 	for _, f := range fl {
 		pttl, _ := vals[j].AsInt64()
 		j++
@@ -195,6 +215,9 @@ func (u *Upstream) failFlights(fl []*flight, txt string, failure bool) {
 	}
 	for _, f := range fl {
 		f.res = result{err: txt}
+		if failure {
+			u.serveStale(f) // stale.go: a held L1 answers while the upstream is unreachable
+		}
 		u.land(f)
 	}
 }

@@ -36,14 +36,14 @@ func (u *Upstream) forward(r *request) {
 			}
 		}
 		if len(r.keys) == 0 && r.name != "" {
-			u.flush()
+			u.flush(FlushWrite)
 		}
 	}
 }
 
 // roundTrip sends r's command and returns its encoded reply.
 func (u *Upstream) roundTrip(r *request) []byte {
-	c, err := u.client(r.db)
+	c, ctx, err := u.admit(r.db, isBlocking(r.name, r.args)) // breaker.go
 	if err != nil {
 		u.stats.Errors.Add(1)
 		return protocol.AppendError(nil, errorText(err))
@@ -80,9 +80,9 @@ func (u *Upstream) roundTrip(r *request) []byte {
 		if u.opt.Cluster {
 			caching = caching.SetSlot(slotKey)
 		}
-		res = c.DoMulti(u.ctx, caching, cmd)[1]
+		res = u.doMulti(ctx, c, caching, cmd)[1]
 	} else {
-		res = c.Do(u.ctx, cmd)
+		res = u.do(ctx, c, cmd)
 	}
 	if err := res.NonRedisError(); err != nil {
 		u.stats.Errors.Add(1)

@@ -19,6 +19,7 @@ func (u *Upstream) AppendInfo(dst []byte) []byte {
 	}
 	line("upstream_addrs", strings.Join(u.opt.Addrs, ","))
 	line("upstream_cluster", yn(u.opt.Cluster))
+	line("upstream_tls", yn(u.opt.TLSConfig != nil))
 	connected := int64(0)
 	for i := range u.clients {
 		if u.clients[i].c.Load() != nil {
@@ -35,6 +36,9 @@ func (u *Upstream) AppendInfo(dst []byte) []byte {
 	num("l1_stored", s.Stored.Load())
 	num("l1_refused_stale", s.Refused.Load())
 	num("l1_flushes", s.Flushes.Load())
+	for c := FlushCause(0); c < NumFlushCauses; c++ {
+		num("l1_flushes_"+c.String(), s.FlushesBy[c].Load())
+	}
 	num("upstream_reads", s.Reads.Load())
 	num("upstream_forwarded", s.Forwarded.Load())
 	num("upstream_errors", s.Errors.Load())
@@ -45,5 +49,6 @@ func (u *Upstream) AppendInfo(dst []byte) []byte {
 	n := len(u.flights.m)
 	u.flights.mu.Unlock()
 	num("upstream_fetches_in_flight", int64(n))
+	dst = u.appendResilienceInfo(dst) // breaker.go
 	return dst
 }

@@ -278,6 +278,6 @@ func (u *Upstream) afterTx(tc []TxCmd) {
 		}
 	}
 	if flush {
-		u.flush()
+		u.flush(FlushWrite)
 	}
 }

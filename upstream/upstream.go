@@ -2,6 +2,7 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"sync"
@@ -19,6 +20,9 @@ type Options struct {
 	Addrs    []string
 	Username string
 	Password string
+	// TLSConfig, when not nil, is the TLS of every upstream connection (rediss://). Not
+	// modified; an empty ServerName verifies each address's own host.
+	TLSConfig *tls.Config
 	// Cluster says the upstream is a Redis Cluster; otherwise Addrs[0] is one server.
 	Cluster bool
 	// MaxTTL bounds an entry's life in L1 (l1-max-ttl); 0 turns L1 off (pass-through).
@@ -36,9 +40,18 @@ type Options struct {
 	// through the sidecar. Any goroutine; key is valid only during the call.
 	OnInvalidate func(key []byte)
 	OnFlush      func()
+	// ClusterPoll is how often a cluster's slot map is read to flush L1 when it changed
+	// (cluster.go); 100ms when 0.
+	ClusterPoll time.Duration
 	// ConnWriteTimeout bounds the wait for a reply on an upstream connection before it is
 	// declared dead (and the L1 flushed); rueidis's default (10s) when 0.
 	ConnWriteTimeout time.Duration
+	// Timeout bounds the wait for the reply of a non-blocking request (upstream-timeout; 0:
+	// none). BreakerFailures consecutive failures open a node's circuit breaker for
+	// BreakerCooldown (0: never opens; breaker.go). ServeStale keeps L1 for that long after a
+	// lost connection, served only while the upstream is unreachable (0: flush; stale.go).
+	Timeout, BreakerCooldown, ServeStale time.Duration
+	BreakerFailures                      int64
 }
 
 // Mode is how the L1 works, decided at the first connection to the upstream.
@@ -77,7 +90,13 @@ type Upstream struct {
 	l1      l1
 	flights flightTable
 	stats   Stats
-	pw      prewarm // prewarm.go
+	pw      prewarm  // prewarm.go
+	topo    topology // cluster.go
+
+	brk       breaker     // breaker.go
+	deadlines deadlines   // breaker.go
+	latency   latencyHist // latency.go
+	stale     staleState  // stale.go
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -116,7 +135,15 @@ func New(opt Options) (*Upstream, error) {
 	u.clients = make([]dbClient, opt.Engine.NumDBs())
 	u.flights.init()
 	u.ctx, u.cancel = context.WithCancel(context.Background())
+	u.initBreaker()
+	u.SetServeStale(opt.ServeStale)
 	go func() { _, _ = u.client(0) }()
+	if opt.Cluster {
+		if opt.ClusterPoll <= 0 {
+			opt.ClusterPoll = defaultClusterPoll
+		}
+		go u.watchTopology(opt.ClusterPoll)
+	}
 	return u, nil
 }
 
@@ -138,6 +165,7 @@ func (u *Upstream) Cluster() bool { return u.opt.Cluster }
 func (u *Upstream) Close() {
 	u.l1.close()
 	u.cancel()
+	u.deadlines.stop()
 	for i := range u.clients {
 		if c := u.clients[i].c.Load(); c != nil {
 			(*c).Close()
@@ -172,6 +200,7 @@ func (u *Upstream) client(db int) (rueidis.Client, error) {
 	}
 	c, err := u.dial(db)
 	if err != nil {
+		err = clientCertHint(u.opt.TLSConfig, err) // tls.go
 		dc.err, dc.errAt = err, time.Now()
 		u.log.Warn("upstream unavailable", "db", db, "err", err)
 		return nil, err
@@ -192,6 +221,7 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 		ForceSingleClient: !u.opt.Cluster,
 		ClientName:        "sidecache",
 		ConnWriteTimeout:  u.opt.ConnWriteTimeout,
+		TLSConfig:         u.opt.TLSConfig,
 		// Tracking is on for every connection from its handshake (rueidis sends CLIENT
 		// TRACKING ON OPTIN when its cache is enabled), so a reconnection is tracked before
 		// it carries a read. rueidis's own cache is never used (no DoCache call): it stays
@@ -226,7 +256,10 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 		return nil, err
 	}
 	if u.mode.CompareAndSwap(int32(ModeConnecting), int32(ModeTracking)) {
-		u.log.Info("upstream connected", "addrs", u.opt.Addrs, "cluster", u.opt.Cluster, "l1", ModeTracking.String())
+		u.log.Info("upstream connected", "addrs", u.opt.Addrs, "cluster", u.opt.Cluster, "tls", u.opt.TLSConfig != nil, "l1", ModeTracking.String())
+	}
+	if u.opt.Cluster {
+		u.observeSlotMap(c, true) // before any read: cluster.go
 	}
 	return c, nil
 }
@@ -237,7 +270,7 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 // whatever the cause: its invalidations are lost from then on).
 func (u *Upstream) onInvalidations(keys []rueidis.RedisMessage) {
 	if keys == nil {
-		u.flush()
+		u.connectionLost() // stale.go: a flush, or a hold with upstream-serve-stale
 		return
 	}
 	now := time.Now().UnixMilli()
@@ -257,8 +290,9 @@ func (u *Upstream) onInvalidations(keys []rueidis.RedisMessage) {
 
 // flush empties the L1, refuses the fetches in flight and tells the app clients tracking
 // through the sidecar.
-func (u *Upstream) flush() {
+func (u *Upstream) flush(cause FlushCause) {
 	u.stats.Flushes.Add(1)
+	u.stats.FlushesBy[cause].Add(1)
 	u.l1.flush()
 	if f := u.opt.OnFlush; f != nil {
 		f()
@@ -276,6 +310,40 @@ type Stats struct {
 	Stored        atomic.Int64 // fetched replies stored in L1
 	Refused       atomic.Int64 // fetched replies not stored: invalidated while in flight
 	Errors        atomic.Int64 // replies that were upstream failures (not Redis errors)
+	// Timeouts, BreakerRejected, StaleServes: breaker.go, stale.go.
+	Timeouts        atomic.Int64 // round trips past upstream-timeout (or a connection deadline)
+	BreakerRejected atomic.Int64 // requests answered at once by an open breaker
+	StaleServes     atomic.Int64 // reads answered from a held L1 while the upstream was unreachable (also in Hits when the breaker was open, else in Misses)
+	// FlushesBy splits Flushes by cause; they sum to Flushes.
+	FlushesBy [NumFlushCauses]atomic.Int64
+}
+
+// FlushCause is why the L1 was flushed.
+type FlushCause int
+
+const (
+	FlushUpstream FlushCause = iota // a null push (FLUSHALL/FLUSHDB upstream) or a lost connection: rueidis reports both alike
+	FlushWrite                      // FLUSHALL, FLUSHDB or SWAPDB through the sidecar
+	FlushTopology                   // the cluster's slot map changed (cluster.go)
+	FlushReturn                     // the end of an upstream-serve-stale hold: the upstream answers again (stale.go)
+	FlushExpiry                     // the end of an upstream-serve-stale hold: its time passed, the upstream still away
+	NumFlushCauses
+)
+
+func (c FlushCause) String() string {
+	switch c {
+	case FlushUpstream:
+		return "upstream"
+	case FlushWrite:
+		return "write"
+	case FlushTopology:
+		return "topology"
+	case FlushReturn:
+		return "stale_recovered"
+	case FlushExpiry:
+		return "stale_expired"
+	}
+	return "unknown"
 }
 
 // Stats returns the counters.

@@ -37,14 +37,18 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 	if raw == "" {
 		return func() {}, nil
 	}
-	u, err := config.ParseUpstream(raw)
+	u, tlsConf, err := config.UpstreamConnection(cfg)
 	if err != nil {
 		return nil, err
+	}
+	if tlsConf != nil && tlsConf.InsecureSkipVerify {
+		log.Warn("INSECURE: upstream-tls-skip-verify yes: the upstream's certificate is not verified; anyone on the path can read and change the traffic, passwords included")
 	}
 	up, err := upstream.New(upstream.Options{
 		Addrs:        u.Addrs,
 		Username:     u.Username,
 		Password:     u.Password,
+		TLSConfig:    tlsConf,
 		Cluster:      cfg.Bool("upstream-cluster"),
 		MaxTTL:       cfg.Duration("l1-max-ttl"),
 		NilTTL:       cfg.Duration("l1-nil-ttl"),
@@ -57,6 +61,7 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 	if err != nil {
 		return nil, err
 	}
+	applyUpstreamResilience(cfg, up) // upstream_breaker.go
 	cmd.SetUpstream(upstreamAdapter{up})
 	for _, name := range []string{"l1-max-ttl", "l1-nil-ttl"} {
 		cfg.OnChange(name, func(c *config.Config) { up.SetTTLs(c.Duration("l1-max-ttl"), c.Duration("l1-nil-ttl")) })
@@ -108,4 +113,9 @@ func writeUpstreamMetrics(p *promWriter, cmd *command.Server) {
 	} {
 		p.one(f.name, "counter", f.help, float64(f.v))
 	}
+	p.family("sidecache_l1_flushes_by_cause_total", "counter", "L1 flushes by cause (upstream: a null push or a lost connection; write: a flush through the sidecar; topology: the cluster's slot map changed; the others: upstream-serve-stale).")
+	for c := upstream.FlushCause(0); c < upstream.NumFlushCauses; c++ {
+		p.sample("sidecache_l1_flushes_by_cause_total", float64(st.FlushesBy[c].Load()), "cause", c.String())
+	}
+	writeUpstreamResilienceMetrics(p, a.Upstream) // upstream_breaker.go
 }
