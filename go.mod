@@ -32,3 +32,7 @@ require (
 	golang.org/x/text v0.44.0 // indirect
 	gopkg.in/natefinch/lumberjack.v2 v2.2.1 // indirect
 )
+
+// gnet with one change to its poll loop (one epoll_wait per wake-up, no yield per idle
+// poll): third_party/gnet/PATCHED.md says what and why.
+replace github.com/panjf2000/gnet/v2 => ./third_party/gnet
