@@ -133,11 +133,12 @@ type Engine struct {
 	// maintained with atomic adds by whoever holds the segment lock that changed, plus the
 	// reservations of writes in progress (evict.go).
 	used atomic.Int64
-	// reserved is the part of used that is reservations. A write's allocations are counted
-	// in used before its reservation is released, so used alone passes maxmemory for a
-	// moment while nothing is over it; whether the segments really hold more than the
-	// limit is used - reserved (segmentBytes).
-	reserved  atomic.Int64
+	// segBytes is used without the reservations: what the segments hold. A write's
+	// allocations are counted in used before its reservation is released, so used alone
+	// passes maxmemory for a moment while nothing is over it; whether the segments really
+	// hold more than the limit is segBytes, one atomic (two reads, used and the sum of
+	// reservations, could straddle a release and overstate it).
+	segBytes  atomic.Int64
 	maxMemory atomic.Int64
 
 	// Eviction settings, changed at run time by the setters in evict.go.

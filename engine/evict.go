@@ -73,21 +73,14 @@ func (e *Engine) OverLimit() bool {
 }
 
 // segmentBytes is what the segments hold: used memory without the reservations of writes
-// in progress. used is read first; reserve adds to reserved before used and release takes
-// from used before reserved, so a reservation in flight can make this smaller than the
-// truth, never larger.
-func (e *Engine) segmentBytes() int64 {
-	u := e.used.Load()
-	return u - e.reserved.Load()
-}
+// in progress.
+func (e *Engine) segmentBytes() int64 { return e.segBytes.Load() }
 
 // reserve adds n to used memory if the sum stays within limit.
 func (e *Engine) reserve(n, limit int64) bool {
-	e.reserved.Add(n)
 	for {
 		u := e.used.Load()
 		if u+n > limit {
-			e.reserved.Add(-n)
 			return false
 		}
 		if e.used.CompareAndSwap(u, u+n) {
@@ -108,7 +101,6 @@ func (e *Engine) neutral(need, freed, limit int64) bool {
 	if freed < need || e.segmentBytes() <= limit {
 		return false
 	}
-	e.reserved.Add(need)
 	e.used.Add(need)
 	return true
 }
@@ -117,7 +109,6 @@ func (e *Engine) neutral(need, freed, limit int64) bool {
 func (e *Engine) release(n int64) {
 	if n != 0 {
 		e.used.Add(-n)
-		e.reserved.Add(-n)
 	}
 }
 

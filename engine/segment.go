@@ -133,6 +133,7 @@ func (s *segment) notify(key []byte, ev Event) {
 func (s *segment) addUsed(d int64) {
 	if d != 0 {
 		s.e.used.Add(d)
+		s.e.segBytes.Add(d)
 	}
 }
 

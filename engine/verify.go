@@ -41,6 +41,9 @@ func (e *Engine) Verify() error {
 	if got := e.used.Load(); got != used {
 		return fmt.Errorf("used memory %d, recount %d", got, used)
 	}
+	if got := e.segBytes.Load(); got != used { // no write in progress: no reservation
+		return fmt.Errorf("segment bytes %d, recount %d", got, used)
+	}
 	var pages int64
 	for c := 0; c < numClasses; c++ {
 		e.arena.cls[c].mu.Lock()
