@@ -16,7 +16,8 @@ import (
 //     statistics, and remembering a read's keys for a tracking client).
 //   - A command the table does not know (LPUSH, ZADD, EVAL ...) is passed through after the
 //     authentication check; ACL cannot judge it, so a restricted user may not send it.
-//   - Connection and server commands stay local; so does pub/sub (for now). SELECT n selects
+//   - Connection and server commands stay local. Pub/sub is relayed through the upstream
+//     when the Upstream can (upstream_pubsub.go), else it stays local. SELECT n selects
 //     upstream database n; in cluster mode SELECT refuses n != 0 as Redis Cluster does.
 //     MULTI queues here; WATCH and EXEC run on one upstream connection dedicated to the
 //     client for the transaction (upstream_tx.go).
@@ -103,6 +104,9 @@ func (s *Server) SetUpstream(u Upstream) {
 	}
 	for _, cmd := range s.table {
 		walk(cmd)
+	}
+	if ps, ok := u.(UpstreamPubSub); ok {
+		s.relayPubSub(ps, u.Cluster()) // upstream_pubsub.go
 	}
 	if s.eng != nil {
 		s.eng.SetOnChange(nil)

@@ -116,7 +116,7 @@ func cmdUpstreamExec(s *Server, c *Client, args [][]byte, now int64, out []byte)
 		case q.cmd.name == "select":
 			s.resetMulti(c)
 			return appendErrText(out, errUpstreamSelectInMulti)
-		case upstreamQueued(q.cmd):
+		case upstreamQueued(q.cmd) || s.relayedQueued(q.cmd):
 			upstream = true
 		}
 	}
@@ -135,7 +135,7 @@ func cmdUpstreamExec(s *Server, c *Client, args [][]byte, now int64, out []byte)
 			argv = append(argv, t.buf[sp.off:sp.off+sp.n:sp.off+sp.n])
 		}
 		x := &cmds[i]
-		if !upstreamQueued(q.cmd) {
+		if !upstreamQueued(q.cmd) && !s.relayedQueued(q.cmd) {
 			x.IsLocal = true
 			x.Local = s.call(c, q.cmd, argv, now, nil)
 			continue

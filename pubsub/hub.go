@@ -56,6 +56,8 @@ type Hub struct {
 	patterns   map[string]*subSet // under patMu
 	patScratch []byte             // under patMu
 	npat       atomic.Int64       // len(patterns), read without the lock
+
+	watch func(name []byte, pattern, on bool) // relay.go; nil unless relayed
 }
 
 type shard struct {
@@ -88,6 +90,7 @@ func (h *Hub) Subscribe(s Subscriber, channel []byte) {
 		set = &subSet{}
 		sh.channels[string(channel)] = set
 		h.nchan.Add(1)
+		h.watched(channel, false, true)
 	}
 	set.add(s)
 	sh.mu.Unlock()
@@ -103,6 +106,7 @@ func (h *Hub) Unsubscribe(s Subscriber, channel []byte) {
 		if set.len() == 0 {
 			delete(sh.channels, string(channel))
 			h.nchan.Add(-1)
+			h.watched(channel, false, false)
 		}
 	}
 	sh.mu.Unlock()
@@ -116,6 +120,7 @@ func (h *Hub) PSubscribe(s Subscriber, pattern []byte) {
 		set = &subSet{name: append([]byte(nil), pattern...)}
 		h.patterns[string(pattern)] = set
 		h.npat.Add(1)
+		h.watched(pattern, true, true)
 	}
 	set.add(s)
 	h.patMu.Unlock()
@@ -129,6 +134,7 @@ func (h *Hub) PUnsubscribe(s Subscriber, pattern []byte) {
 		if set.len() == 0 {
 			delete(h.patterns, string(pattern))
 			h.npat.Add(-1)
+			h.watched(pattern, true, false)
 		}
 	}
 	h.patMu.Unlock()

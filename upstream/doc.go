@@ -19,12 +19,28 @@
 // keys per connection: with OPTIN, a connection's read is remembered only when the command
 // just before it on that connection was CLIENT CACHING YES, and an invalidation goes to the
 // connection that remembered the key. A fetch is one rueidis DoMulti — CLIENT CACHING YES,
-// MULTI, PTTL k, GET k, EXEC — which rueidis writes back to back on a single connection, so
-// the CACHING YES and the read it applies to are on the same connection, and so is the
-// invalidation of that key. That connection delivers the reply and any later push in the
-// order Redis sent them; rueidis hands pushes to onInvalidations on the reading goroutine
-// and replies to the waiting goroutine, which may run after a push that followed its reply:
-// the per-key generations of l1.go refuse such a store. If that connection closes (upstream
+// GET k, PTTL k (fetch_tracked.go; in a cluster a transaction, cluster.go) — which rueidis
+// writes back to back on a single connection, so the CACHING YES and the read it applies to
+// are on the same connection, and so is the invalidation of that key. That connection
+// delivers the reply and any later push in the order Redis sent them; rueidis hands pushes
+// to onInvalidations on the reading goroutine and replies to the waiting goroutine, which
+// may run after a push that followed its reply: the per-key generations of l1.go refuse
+// such a store.
+//
+// Why GET and PTTL need no MULTI to make a value and its TTL one entry. The GET makes the
+// connection track k, so any change to k after it — a write, a delete, an expiry, by
+// anyone — sends this connection an invalidation. Redis runs commands one at a time: a
+// change between the GET and the PTTL runs before the PTTL, and its invalidation is in the
+// connection's output before the PTTL's reply (when the change is the connection's own
+// command, a write the sidecar forwarded, Redis holds the push until that command's reply,
+// still before the PTTL runs). rueidis reads that push, and calls onInvalidations, before
+// it reads the PTTL's reply, which completes the DoMulti: the key's generation has moved
+// before the store, which is refused. The one change whose push may come after the PTTL's
+// reply is the PTTL's own lazy expiry of k (Redis 7 defers a push caused by the receiving
+// connection's running command until its reply); PTTL then answers -2 (no such key), and
+// a read and a PTTL that disagree on whether k exists store nothing (fetch_tracked.go).
+// PTTL -1 (no expiry) stores for l1-max-ttl. So a stored entry pairs the value with the
+// TTL of that same value, as MULTI would. If that connection closes (upstream
 // restart, CLIENT KILL, network failure, rueidis's PING deadline on a half-open connection),
 // rueidis calls onInvalidations(nil): the invalidations it would have carried are lost, so
 // the whole L1 is flushed and every fetch in flight is refused (the epoch of l1.go). That
@@ -56,5 +72,5 @@
 // connection: tx.go. Filling the L1 at start-up: prewarm.go. A Redis Cluster upstream, where
 // slot migrations and failovers move keys away from the node that tracks them for this
 // sidecar: cluster.go (fetches keep CLIENT CACHING YES inside MULTI; a changed slot map
-// flushes L1).
+// flushes L1). Pub/sub across pods, relayed through the upstream: pubsub.go.
 package upstream

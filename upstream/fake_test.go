@@ -15,8 +15,9 @@ import (
 )
 
 // fakeServer is a RESP3 upstream for deterministic tests: enough of Redis for rueidis's
-// handshake, MULTI/EXEC transactions of PTTL, GET and HGETALL, and SET, over a map; the
-// test decides what happens to each EXEC's reply (onExec) and sends pushes at will.
+// handshake, fetches (MULTI/EXEC transactions of PTTL, GET and HGETALL, or the standalone
+// form CLIENT CACHING YES, read, PTTL), and SET, over a map; the test decides what happens
+// to each fetch's reply (onExec) and sends pushes at will.
 type fakeServer struct {
 	t  testing.TB
 	ln net.Listener
@@ -26,9 +27,11 @@ type fakeServer struct {
 	hashes map[string][]string
 	pttl   map[string]int64 // keys with a TTL, ms
 	conns  []*fakeConn
-	execs  int            // EXECs received
-	gets   map[string]int // GETs (inside EXEC) per key
-	// onExec, if set, receives each EXEC's encoded reply and writes it (or not) itself.
+	execs  int            // fetches received: EXECs, and standalone fetches
+	gets   map[string]int // GETs (of fetches) per key
+	// onExec, if set, receives each fetch's encoded reply and writes it (or not) itself:
+	// EXEC's, or a standalone fetch's replies after CLIENT CACHING YES's (the read's and
+	// PTTL's, fc.replies of them).
 	onExec func(fc *fakeConn, reply []byte)
 	// mute makes the server read and answer nothing (a half-open connection).
 	mute bool
@@ -48,6 +51,9 @@ type fakeConn struct {
 	c  net.Conn
 	mu sync.Mutex   // serialises writes
 	db atomic.Int32 // the database the connection SELECTed (rueidis: one client per database)
+	// replies is the number of replies in the fetch reply last given to onExec; only the
+	// serving goroutine, and onExec which it runs, use it.
+	replies int
 }
 
 func startFake(t testing.TB) *fakeServer {
@@ -122,6 +128,7 @@ func (fc *fakeConn) serve() {
 	var buf []byte
 	var queued [][]string
 	inMulti := false
+	inFetch := false // after CLIENT CACHING YES outside MULTI, until the PTTL that ends the fetch
 	chunk := make([]byte, 64<<10)
 	for {
 		n, err := br.Read(chunk)
@@ -167,27 +174,48 @@ func (fc *fakeConn) serve() {
 			}
 			switch {
 			case name == "MULTI":
-				inMulti = true
+				inMulti, inFetch = true, false
 				queued = queued[:0]
 				fc.write([]byte("+OK\r\n"))
 			case name == "EXEC":
 				inMulti = false
-				reply := fc.s.exec(queued)
-				fc.s.mu.Lock()
-				hook := fc.s.onExec
-				fc.s.mu.Unlock()
-				if hook != nil {
-					hook(fc, reply)
-				} else {
-					fc.write(reply)
-				}
+				fc.fetched(fc.s.exec(queued), 1)
 			case inMulti:
 				queued = append(queued, sargs)
 				fc.write([]byte("+QUEUED\r\n"))
+			case name == "CLIENT" && len(sargs) > 1 && strings.EqualFold(sargs[1], "CACHING"):
+				inFetch = true
+				queued = queued[:0]
+				fc.write([]byte("+OK\r\n"))
+			case inFetch && (name == "PTTL" || (len(queued) == 0 && (name == "GET" || name == "HGETALL"))):
+				queued = append(queued, sargs)
+				if name == "PTTL" {
+					inFetch = false
+					fc.fetched(fc.s.replies(queued), len(queued))
+				}
+			case inFetch: // not a fetch: a pass-through read after its CLIENT CACHING YES
+				inFetch = false
+				if len(queued) > 0 {
+					fc.write(fc.s.replies(queued))
+				}
+				fc.write(fc.s.command(fc, name, sargs))
 			default:
 				fc.write(fc.s.command(fc, name, sargs))
 			}
 		}
+	}
+}
+
+// fetched writes a fetch's reply of n replies, or gives it to onExec.
+func (fc *fakeConn) fetched(reply []byte, n int) {
+	fc.s.mu.Lock()
+	hook := fc.s.onExec
+	fc.s.mu.Unlock()
+	fc.replies = n
+	if hook != nil {
+		hook(fc, reply)
+	} else {
+		fc.write(reply)
 	}
 }
 
@@ -228,10 +256,15 @@ func (s *fakeServer) command(fc *fakeConn, name string, args []string) []byte {
 
 // exec answers a transaction's queued commands.
 func (s *fakeServer) exec(queued [][]string) []byte {
+	return append(protocol.AppendArrayLen(nil, len(queued)), s.replies(queued)...)
+}
+
+// replies answers a fetch's commands, one reply each.
+func (s *fakeServer) replies(queued [][]string) []byte {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.execs++
-	out := protocol.AppendArrayLen(nil, len(queued))
+	var out []byte
 	for _, q := range queued {
 		switch strings.ToUpper(q[0]) {
 		case "PTTL":

@@ -18,9 +18,12 @@ import (
 // a miss fetches on its own (bounded anyway: each app connection waits for at most one
 // command at a time).
 //
-// The flights a request creates are fetched in one round trip on one tracking connection:
+// The flights a request creates are fetched in one round trip on one connection. A
+// standalone upstream with tracking on reads each key with CLIENT CACHING YES, the read,
+// PTTL, and no transaction (fetch_tracked.go). A cluster, or an upstream without tracking
+// (l1-ttl-only), gets one transaction:
 //
-//	CLIENT CACHING YES, MULTI, PTTL k1, GET k1, PTTL k2, GET k2 ..., EXEC
+//	MULTI, [CLIENT CACHING YES (a cluster: cluster.go),] PTTL k1, GET k1, PTTL k2, GET k2 ..., EXEC
 //
 // CLIENT CACHING YES makes the upstream remember the keys read by the next command, here
 // the whole transaction, for this connection (OPTIN tracking); MULTI makes each PTTL and
@@ -106,6 +109,10 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 		return
 	}
 	tracking := u.Mode() == ModeTracking
+	if tracking && !u.opt.Cluster {
+		u.fetchTracked(ctx, c, db, fl) // no MULTI needed: fetch_tracked.go
+		return
+	}
 	inTx := tracking && u.opt.Cluster // CLIENT CACHING YES inside MULTI: cluster.go
 	slotKey := string(fl[0].key)
 	cmds := make(rueidis.Commands, 0, 3+2*len(fl))

@@ -16,7 +16,7 @@ import (
 )
 
 // The races of a read-through L1, one test each, made deterministic: the fake upstream
-// holds an EXEC reply and the test writes it, pushes around it or drops the connection
+// holds a fetch's reply (EXEC's, or the read's and PTTL's) and the test writes it, pushes around it or drops the connection
 // (fake_test.go); the afterReply hook holds a fetch between its reply and its store, so an
 // invalidation, a flush, a write or an expiry lands in that window on purpose. Taking out
 // the check a test is about makes it fail: the stripe generation (l1.go store) fails the
@@ -440,4 +440,59 @@ func TestPipelinedMissThenHitInOrder(t *testing.T) {
 	}
 	h.release()
 	read("$1\r\nM\r\n$1\r\nH\r\n")
+}
+
+// The standalone fetch (CLIENT CACHING YES, GET, PTTL, no MULTI): the key changes between
+// the GET and the PTTL, so its invalidation comes between their replies. The GET's value
+// answers; the store is refused, whatever TTL the PTTL saw.
+func TestRaceInvalidationBetweenReadAndPTTL(t *testing.T) {
+	fs := startFake(t)
+	fs.set("k", "old")
+	held := fs.holdExecs()
+	u := newTestUpstream(t, fs.addr(), nil)
+	a := newApp(u)
+	a.send(false, "GET", "k")
+	h := nextHeld(t, held)
+	if h.fc.replies != 2 {
+		t.Fatalf("fetch of %d replies, want the standalone form's GET and PTTL", h.fc.replies)
+	}
+	h.fc.write([]byte("$3\r\nold\r\n"))
+	h.fc.push("k")
+	h.fc.write([]byte(":-1\r\n"))
+	h.resume()
+	if r := a.wait(t); string(r) != "$3\r\nold\r\n" {
+		t.Fatalf("GET = %q", r)
+	}
+	if cached(u, 0, "k") {
+		t.Fatal("L1 stored a value invalidated before its PTTL's reply")
+	}
+	if u.stats.Refused.Load() != 1 {
+		t.Fatalf("refused = %d, want 1", u.stats.Refused.Load())
+	}
+}
+
+// A read and its PTTL that disagree on whether the key exists (it was deleted, expired or
+// created between them; a lazy expiry by the PTTL itself sends its invalidation only after
+// the PTTL's reply): the read answers and nothing is stored, without waiting for a push.
+func TestReadAndPTTLDisagree(t *testing.T) {
+	for _, c := range []struct{ read, pttl, want string }{
+		{"$3\r\nold\r\n", ":-2\r\n", "$3\r\nold\r\n"}, // gone by the PTTL
+		{"_\r\n", ":5000\r\n", "$-1\r\n"},             // created before the PTTL
+		{"_\r\n", ":-1\r\n", "$-1\r\n"},
+	} {
+		fs := startFake(t)
+		held := fs.holdExecs()
+		u := newTestUpstream(t, fs.addr(), nil)
+		a := newApp(u)
+		a.send(false, "GET", "k")
+		h := nextHeld(t, held)
+		h.fc.write([]byte(c.read + c.pttl))
+		h.resume()
+		if r := a.wait(t); string(r) != c.want {
+			t.Fatalf("%q %q: GET = %q, want %q", c.read, c.pttl, r, c.want)
+		}
+		if cached(u, 0, "k") || u.stats.Stored.Load() != 0 {
+			t.Fatalf("%q %q: stored a read its PTTL contradicts", c.read, c.pttl)
+		}
+	}
 }

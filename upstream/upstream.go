@@ -97,6 +97,7 @@ type Upstream struct {
 	deadlines deadlines   // breaker.go
 	latency   latencyHist // latency.go
 	stale     staleState  // stale.go
+	relay     pubsubRelay // pubsub.go
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -165,6 +166,7 @@ func (u *Upstream) Cluster() bool { return u.opt.Cluster }
 func (u *Upstream) Close() {
 	u.l1.close()
 	u.cancel()
+	u.relay.close()
 	u.deadlines.stop()
 	for i := range u.clients {
 		if c := u.clients[i].c.Load(); c != nil {

@@ -382,8 +382,8 @@ func TestUpstreamErrorNotCached(t *testing.T) {
 	fs.onExec = func(fc *fakeConn, reply []byte) {
 		mu.Lock()
 		defer mu.Unlock()
-		if loading {
-			fc.write([]byte("-LOADING Redis is loading the dataset in memory\r\n"))
+		if loading { // every reply of the fetch refused
+			fc.write([]byte(strings.Repeat("-LOADING Redis is loading the dataset in memory\r\n", fc.replies)))
 			return
 		}
 		fc.write(reply)

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -133,6 +134,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 				EvictedClients: st.EvictedClients.Load(), OutputBufferLimitClosed: st.OutputLimitClosed.Load(),
 				ClientMemory: srv.ClientMemory()}
 		}})
+	// Read before startUpstream, which adds a P for the Go runtime that no loop holds.
+	loops := runtime.GOMAXPROCS(0)
 	stopUpstream, err := startUpstream(cfg, eng, cmd, log) // upstream.go: off unless --upstream
 	if err != nil {
 		return err
@@ -142,6 +145,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		TCP:              netpoll.TCPAddrs(cfg.String("bind"), int(cfg.Int("port"))),
 		UnixSocket:       cfg.String("unixsocket"),
 		UnixSocketPerm:   socketPerm(cfg),
+		Loops:            loops,
 		MaxClients:       int(cfg.Int("maxclients")),
 		Limits:           limits(cfg),
 		QueryBufferLimit: int(cfg.Int("client-query-buffer-limit")),

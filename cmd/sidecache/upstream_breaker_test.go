@@ -231,8 +231,9 @@ func TestUpstreamServeStaleExpires(t *testing.T) {
 		t.Fatalf("GET = %q", r)
 	}
 	up.cur.stop()
+	// endHold counts the flush before it clears the held state: wait for both.
 	l1Eventually(t, "the end of the hold", func() bool {
-		return upInfo(t, c, "l1_flushes_stale_expired") == 1
+		return upInfo(t, c, "l1_flushes_stale_expired") == 1 && upInfoText(t, c, "l1_stale_held") == "no"
 	})
 	if held := upInfoText(t, c, "l1_stale_held"); held != "no" {
 		t.Fatalf("l1_stale_held %s after upstream-serve-stale", held)
