@@ -11,6 +11,16 @@ import (
 	"github.com/sidecache/sidecache/engine"
 )
 
+// The runtime's share is recomputed every memLimitTick, and garbage it holds beyond it is
+// returned at most every freeOSInterval. A value-size shift under a write flood (64 KiB
+// values, then 100 B) turns the evicted large values into garbage while the arena grows
+// into their place within a few hundred milliseconds: checking every 100 ms and freeing at
+// most once a second let RSS pass the bound by 1-3 MiB on a quiet machine.
+const (
+	memLimitTick   = 25 * time.Millisecond
+	freeOSInterval = 200 * time.Millisecond
+)
+
 // heapMargin is left outside the Go runtime's limit for what it does not count: the binary's
 // text and the C-side of the process.
 const heapMargin = 16 << 20
@@ -49,13 +59,14 @@ func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) 
 	}
 	done := make(chan struct{})
 	go func() {
-		t := time.NewTicker(100 * time.Millisecond)
+		t := time.NewTicker(memLimitTick)
 		defer t.Stop()
 		// The runtime enforces its limit only when something allocates, and the request path
 		// allocates nothing: the garbage of evicted large values would stay resident while the
 		// arena grows into their place (measured: 117-130 MiB against a 118 MiB bound in the
 		// 100-byte phase of a 64 KiB -> 100 B flood). So when the runtime holds more than its
-		// share, collect and return it now, at most once a second (it is a full GC).
+		// share, collect and return it now, at most every freeOSInterval (it is a full GC, of
+		// a heap of a few MiB: the keyspace is off the heap).
 		sample := []metrics.Sample{{Name: "/memory/classes/total:bytes"}, {Name: "/memory/classes/heap/released:bytes"}}
 		var lastFree time.Time
 		for {
@@ -68,7 +79,7 @@ func startMemoryLimit(cfg *config.Config, eng *engine.Engine, log *slog.Logger) 
 			debug.SetMemoryLimit(share)
 			metrics.Read(sample)
 			held := int64(sample[0].Value.Uint64() - sample[1].Value.Uint64())
-			if held > share && time.Since(lastFree) >= time.Second {
+			if held > share && time.Since(lastFree) >= freeOSInterval {
 				debug.FreeOSMemory()
 				lastFree = time.Now()
 			}
