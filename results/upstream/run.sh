@@ -203,12 +203,12 @@ machine=$(head -1 "$TMP/load.txt")
   echo
   echo "Reading it: a hit never leaves the pod, so its latency is the same whatever the network to the upstream"
   echo "(compare the hit rows of both scenarios). A miss costs the direct path plus the Unix-socket hop and the"
-  echo "sidecar's fetch, which is one round trip to the upstream carrying \`CLIENT CACHING YES, MULTI, PTTL k, GET k,"
-  echo "EXEC\` (upstream/fetch.go), so the miss rows sit above the direct rows by more than the hop alone. In every run"
-  echo "made while writing this script, about one miss in a thousand took 15–21 ms, in both scenarios and in later"
-  echo "batches as well as the first, while the direct and hit phases showed no such cluster: the miss rows' p99.9 and"
-  echo "max come from those and are not explained yet (not investigated; the machine is shared, but the cluster"
-  echo "appears in the miss path only)."
+  echo "sidecar's fetch, one round trip to the upstream carrying \`CLIENT CACHING YES, GET k, PTTL k\` (standalone;"
+  echo "upstream/fetch_tracked.go), handed from the event loop to a goroutine and back, so the miss rows sit above the"
+  echo "direct rows by more than the hop alone. Earlier runs showed about one miss in a thousand at 15–21 ms: every"
+  echo "Go P was held by an event loop blocked in epoll_wait, so the Go netpoller (which wakes the upstream client's"
+  echo "reader) ran only when sysmon looked, up to ~10 ms later; upstream mode now runs GOMAXPROCS = event loops + 1"
+  echo "(cmd/sidecache/upstream.go), and the cluster is gone from the miss rows' p99.9 and max."
   echo
   echo "## Upstream connections per pod"
   echo
