@@ -7,7 +7,6 @@ package main
 
 import (
 	"context"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -177,23 +176,14 @@ func TestUpstreamPubSubShard(t *testing.T) {
 // The relay resubscribes after the upstream restarts; messages published while it was away
 // are lost, as for any Redis client.
 func TestUpstreamPubSubRestart(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skipf("redis-server not installed: %v", err)
-	}
-	port := freePort(t)
-	dir := shortTempDir(t)
-	start := func() *proc {
-		return startProc(t, "redis", bin, []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir}, port, "")
-	}
-	up := start()
+	r := newRestartableRedis(t)
+	up := r.cur
 	a := startSidecache(t, "--upstream", "redis://"+up.Addr)
 	sub := psDialProto(t, a.Addr, 2)
 	psWant(t, "SUBSCRIBE", sub.Do("SUBSCRIBE", "r"), psFrame(2, "subscribe", "r", ":1"))
 	psWant(t, "PSUBSCRIBE", sub.Do("PSUBSCRIBE", "q*"), psFrame(2, "psubscribe", "q*", ":2"))
 	up.stop()
-	up = start()
+	up = r.start()
 	u := dialResp(t, up.Addr)
 	l1Eventually(t, "the relay's resubscription", func() bool {
 		return upNumSub(u, "r") == psFrameArr("r", 1) && string(u.Do("PUBSUB", "NUMPAT")) == ":1\r\n"

@@ -9,7 +9,6 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
@@ -204,17 +203,8 @@ func TestUpstreamClientKill(t *testing.T) {
 // The upstream restarts (an empty dataset on the same port): reads fail while it is away,
 // L1 is discarded, and reads resume once it is back.
 func TestUpstreamRestart(t *testing.T) {
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skipf("redis-server not installed: %v", err)
-	}
-	port := freePort(t)
-	dir := shortTempDir(t)
-	start := func() *proc {
-		return startProc(t, "redis", bin, []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1",
-			"--save", "", "--appendonly", "no", "--dir", dir}, port, "")
-	}
-	up := start()
+	r := newRestartableRedis(t)
+	up := r.cur
 	sc := startSidecache(t, "--upstream", "redis://"+up.Addr)
 	u, c := dialResp(t, up.Addr), dialResp(t, sc.Addr)
 	u.Do("SET", "k", "v1")
@@ -228,7 +218,7 @@ func TestUpstreamRestart(t *testing.T) {
 	l1Eventually(t, "L1 to drop the entries of a lost upstream", func() bool {
 		return !strings.Contains(string(c.Do("INFO", "keyspace")), "db0:")
 	})
-	start()
+	r.start()
 	l1Eventually(t, "a read of the restarted upstream", func() bool { return string(c.Do("GET", "k")) == "$-1\r\n" })
 }
 
