@@ -238,7 +238,7 @@ func TestEach(t *testing.T) {
 	f("*max*memory*", "maxmemory", "maxmemory-clients", "maxmemory-eviction-tenacity", "maxmemory-policy", "maxmemory-samples")
 	f("port", "port")
 	f("lfu-*-??????", "lfu-log-factor")
-	f("[bp]*", "bind", "port", "pprof-addr", "prewarm-file", "prewarm-keys", "prewarm-match", "prewarm-rate", "prewarm-ready", "prewarm-timeout", "protected-mode", "proto-max-bulk-len")
+	f("[bp]*", "bind", "port", "pprof-addr", "prewarm-db", "prewarm-file", "prewarm-keys", "prewarm-match", "prewarm-rate", "prewarm-ready", "prewarm-timeout", "protected-mode", "proto-max-bulk-len")
 	f("nosuch")
 	f("hash-max-*", "hash-max-listpack-entries", "hash-max-listpack-value", "hash-max-ziplist-entries", "hash-max-ziplist-value")
 	n, want := 0, len(registry())

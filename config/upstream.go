@@ -77,7 +77,9 @@ func upstreamValue(_ *Setting, v string) (value, error) {
 func prewarmSettings() []*Setting {
 	return []*Setting{
 		{name: "prewarm-keys", def: "0", immutable: true, parse: intValue(0, llMax),
-			help: "at start-up, read at most this many keys from the upstream into L1 (tracked, as misses are); 0: no prewarm"},
+			help: "at start-up, read at most this many keys from the upstream into L1 (tracked, as misses are), in total across prewarm-db's databases; 0: no prewarm"},
+		{name: "prewarm-db", def: "0", immutable: true, multiArg: true, parse: dbListValue, // prewarm.go
+			help: "databases the prewarm fills, in turn, e.g. 0 or 0,3; each gets prewarm-file's keys and prewarm-match's SCAN; upstream-cluster allows 0 only"},
 		{name: "prewarm-timeout", def: "30s", immutable: true, parse: durationValue,
 			help: "stop the prewarm after this long; 0: bounded by prewarm-keys only"},
 		{name: "prewarm-match", def: "", immutable: true, parse: stringValue,

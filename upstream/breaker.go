@@ -30,9 +30,9 @@ import (
 // is admitted per cool-down.
 //
 // Nodes. A standalone upstream is one node: every database's client shares its breaker. In
-// a cluster, rueidis routes by slot inside its client and tells neither which node it
-// picked nor which node failed, so the whole cluster client has one breaker (node
-// "cluster"): one failing node opens it for every slot.
+// a cluster, each primary of the watcher's slot map has its own, charged with the requests
+// whose keys hash to its slots; keyless requests, and every request until a map was read,
+// share the cluster-wide breaker (node "cluster"): breaker_nodes.go.
 
 // errCircuitOpen is the failure of a request refused by an open breaker; it reaches the app
 // as "-ERR upstream: unavailable (circuit open)". ERR rather than TRYAGAIN or CLUSTERDOWN:
@@ -134,9 +134,13 @@ type BreakerStatus struct {
 
 // Breakers returns the state of every node's breaker.
 func (u *Upstream) Breakers() []BreakerStatus {
-	b := &u.brk
-	return []BreakerStatus{{Node: b.node, State: BreakerStates[b.state.Load()],
-		ConsecutiveFailures: b.consecutive.Load(), Opens: b.opens.Load()}}
+	bs := u.nodeBreakerList()
+	st := make([]BreakerStatus, len(bs))
+	for i, b := range bs {
+		st[i] = BreakerStatus{Node: b.node, State: BreakerStates[b.state.Load()],
+			ConsecutiveFailures: b.consecutive.Load(), Opens: b.opens.Load()}
+	}
+	return st
 }
 
 // SetBreaker changes upstream-breaker-failures (0: the breaker never opens) and
@@ -144,6 +148,7 @@ func (u *Upstream) Breakers() []BreakerStatus {
 func (u *Upstream) SetBreaker(failures int64, cooldown time.Duration) {
 	u.brk.threshold.Store(failures)
 	u.brk.cooldown.Store(int64(cooldown))
+	u.setNodeBreakers(failures, int64(cooldown))
 }
 
 // SetTimeout changes upstream-timeout, the longest wait for a reply of a non-blocking
@@ -162,17 +167,18 @@ func (u *Upstream) initBreaker() {
 }
 
 // admit returns db's client and the context bounding one round trip on it, or why the
-// request cannot go: the breaker is open, or the client could not be dialed (a failure).
-// blocking requests (BLPOP ...) wait as long as the app asked, not upstream-timeout.
-func (u *Upstream) admit(db int, blocking bool) (rueidis.Client, context.Context, error) {
+// request cannot go: brk, the breaker of the request's node, is open, or the client could
+// not be dialed (a failure). blocking requests (BLPOP ...) wait as long as the app asked,
+// not upstream-timeout.
+func (u *Upstream) admit(db int, blocking bool, brk *breaker) (rueidis.Client, context.Context, error) {
 	now := time.Now()
-	if !u.brk.allow(now.UnixNano()) {
+	if !brk.allow(now.UnixNano()) {
 		u.stats.BreakerRejected.Add(1)
 		return nil, nil, errCircuitOpen
 	}
 	c, err := u.client(db)
 	if err != nil {
-		u.brk.failure(now.UnixNano(), err)
+		brk.failure(now.UnixNano(), err)
 		return nil, nil, err
 	}
 	if blocking {
@@ -181,38 +187,38 @@ func (u *Upstream) admit(db int, blocking bool) (rueidis.Client, context.Context
 	return c, u.deadlines.get(u.ctx, now.UnixNano()), nil
 }
 
-// do is c.Do, timed and settled.
-func (u *Upstream) do(ctx context.Context, c rueidis.Client, cmd rueidis.Completed) rueidis.RedisResult {
+// do is c.Do, timed and settled on brk.
+func (u *Upstream) do(ctx context.Context, c rueidis.Client, brk *breaker, cmd rueidis.Completed) rueidis.RedisResult {
 	start := time.Now()
 	res := c.Do(ctx, cmd)
-	u.settle(start, res.NonRedisError())
+	u.settle(start, brk, res.NonRedisError())
 	return res
 }
 
 // doMulti is c.DoMulti, timed and settled as one round trip: the commands share one
 // connection, so the last one's outcome is the connection's.
-func (u *Upstream) doMulti(ctx context.Context, c rueidis.Client, cmds ...rueidis.Completed) []rueidis.RedisResult {
+func (u *Upstream) doMulti(ctx context.Context, c rueidis.Client, brk *breaker, cmds ...rueidis.Completed) []rueidis.RedisResult {
 	start := time.Now()
 	resps := c.DoMulti(ctx, cmds...)
-	u.settle(start, resps[len(resps)-1].NonRedisError())
+	u.settle(start, brk, resps[len(resps)-1].NonRedisError())
 	return resps
 }
 
-// settle records a round trip that started at start and failed with err (nil: answered,
-// an error reply included).
-func (u *Upstream) settle(start time.Time, err error) {
+// settle records a round trip on brk's node that started at start and failed with err
+// (nil: answered, an error reply included).
+func (u *Upstream) settle(start time.Time, brk *breaker, err error) {
 	now := time.Now()
 	u.latency.observe(now.Sub(start))
 	switch {
 	case err == nil:
-		u.brk.success()
+		brk.success()
 		u.upstreamAnswered() // stale.go
 	case closing(err):
 	default:
 		if isTimeout(err) {
 			u.stats.Timeouts.Add(1)
 		}
-		u.brk.failure(now.UnixNano(), err)
+		brk.failure(now.UnixNano(), err)
 	}
 }
 

@@ -86,11 +86,12 @@ func (u *Upstream) observeSlotMap(c rueidis.Client, atDial bool) {
 	tp := &u.topo
 	tp.mu.Lock()
 	defer tp.mu.Unlock()
-	node, m, err := u.slotMap(c, tp.node)
+	node, m, rs, err := u.slotMap(c, tp.node)
 	if err != nil {
 		tp.node = "" // another node next time
 		return
 	}
+	u.updateRoute(rs) // breaker_nodes.go
 	changed := m != tp.last && !atDial
 	tp.node, tp.last = node, m
 	if changed {
@@ -100,10 +101,10 @@ func (u *Upstream) observeSlotMap(c rueidis.Client, atDial bool) {
 }
 
 // slotMap asks node (a random one when "" or gone) for CLUSTER SLOTS and returns the node
-// asked and the map as text: "start-end=primary-id" per range, in slot order. Sticking to
-// one node keeps two nodes' views, which may differ for a moment, from reading as changes
-// back and forth.
-func (u *Upstream) slotMap(c rueidis.Client, node string) (string, string, error) {
+// asked, the map as text ("start-end=primary-id" per range, in slot order) and its ranges.
+// Sticking to one node keeps two nodes' views, which may differ for a moment, from reading
+// as changes back and forth.
+func (u *Upstream) slotMap(c rueidis.Client, node string) (string, string, []slotRange, error) {
 	nodes := c.Nodes()
 	n, ok := nodes[node]
 	if !ok {
@@ -112,7 +113,7 @@ func (u *Upstream) slotMap(c rueidis.Client, node string) (string, string, error
 			addrs = append(addrs, a)
 		}
 		if len(addrs) == 0 {
-			return "", "", errNoNode
+			return "", "", nil, errNoNode
 		}
 		node = addrs[rand.IntN(len(addrs))]
 		n = nodes[node]
@@ -121,40 +122,45 @@ func (u *Upstream) slotMap(c rueidis.Client, node string) (string, string, error
 	defer cancel()
 	ranges, err := n.Do(ctx, n.B().ClusterSlots().Build()).ToArray()
 	if err != nil {
-		return "", "", err
+		return "", "", nil, err
 	}
-	m, err := slotMapText(ranges)
-	return node, m, err
+	rs, m, err := slotMapText(ranges)
+	return node, m, rs, err
 }
 
 type slotRange struct {
 	start, end int64
-	primary    string
+	primary    string // node id
+	addr       string // host:port, as the map gives it
 }
 
 // slotMapText reads CLUSTER SLOTS: [start, end, [ip, port, id, ...], replicas...] per range.
-// Replicas are left out: a replica failing or joining moves no key.
-func slotMapText(ranges []rueidis.RedisMessage) (string, error) {
+// Replicas are left out: a replica failing or joining moves no key. The ranges come back
+// in slot order.
+func slotMapText(ranges []rueidis.RedisMessage) ([]slotRange, string, error) {
 	rs := make([]slotRange, 0, len(ranges))
 	for _, r := range ranges {
 		f, err := r.ToArray()
 		if err != nil || len(f) < 3 {
-			return "", errMalformed
+			return nil, "", errMalformed
 		}
 		var sr slotRange
 		if sr.start, err = f[0].AsInt64(); err != nil {
-			return "", err
+			return nil, "", err
 		}
 		if sr.end, err = f[1].AsInt64(); err != nil {
-			return "", err
+			return nil, "", err
 		}
 		p, err := f[2].ToArray()
 		if err != nil || len(p) < 3 {
-			return "", errMalformed
+			return nil, "", errMalformed
 		}
 		if sr.primary, err = p[2].ToString(); err != nil {
-			return "", err
+			return nil, "", err
 		}
+		ip, _ := p[0].ToString()
+		port, _ := p[1].AsInt64()
+		sr.addr = primaryAddr(ip, port)
 		rs = append(rs, sr)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].start < rs[j].start })
@@ -167,5 +173,5 @@ func slotMapText(ranges []rueidis.RedisMessage) (string, error) {
 		b.WriteString(r.primary)
 		b.WriteByte(' ')
 	}
-	return b.String(), nil
+	return rs, b.String(), nil
 }

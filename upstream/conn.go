@@ -100,7 +100,7 @@ func (c *Conn) Do(db int, proto protocol.Version, name string, args, keys [][]by
 		res, st := out, hitMiss
 		// A held L1 (stale.go) answers only while the upstream is known unreachable.
 		held := u.stale.until.Load()
-		if held == 0 || u.staleHit(now, held) {
+		if held == 0 || u.staleHit(now, held, ck[0]) {
 			res, st = c.hit(d, o, args, now, out, proto)
 		}
 		switch st {

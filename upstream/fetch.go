@@ -103,7 +103,8 @@ func (u *Upstream) land(f *flight) {
 // fetch reads the flights' keys in database db with one tracked transaction, stores what
 // is still fresh in L1, and lands the flights.
 func (u *Upstream) fetch(db int, fl []*flight) {
-	c, ctx, err := u.admit(db, false) // breaker.go
+	brk := u.breakerFor(fl[0].key)         // a cluster fetch's keys share one slot
+	c, ctx, err := u.admit(db, false, brk) // breaker.go
 	if err != nil {
 		u.failFlights(fl, errorText(err), true)
 		return
@@ -143,7 +144,7 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 	add(b.Exec().Build())
 	sent := time.Now().UnixMilli()
 	u.stats.Reads.Add(int64(len(fl)))
-	resps := u.doMulti(ctx, c, cmds...)
+	resps := u.doMulti(ctx, c, brk, cmds...)
 	if h := afterReply.Load(); h != nil {
 		(*h)(fl[0].key)
 	}

@@ -37,7 +37,7 @@ func (u *Upstream) fetchTracked(ctx context.Context, c rueidis.Client, db int, f
 	}
 	sent := time.Now().UnixMilli()
 	u.stats.Reads.Add(int64(len(fl)))
-	resps := u.doMulti(ctx, c, cmds...)
+	resps := u.doMulti(ctx, c, &u.brk, cmds...) // standalone only: one node
 	if h := afterReply.Load(); h != nil {
 		(*h)(fl[0].key)
 	}

@@ -43,7 +43,11 @@ func (u *Upstream) forward(r *request) {
 
 // roundTrip sends r's command and returns its encoded reply.
 func (u *Upstream) roundTrip(r *request) []byte {
-	c, ctx, err := u.admit(r.db, isBlocking(r.name, r.args)) // breaker.go
+	brk := &u.brk // keyless: rueidis picks the node (breaker_nodes.go)
+	if len(r.keys) > 0 {
+		brk = u.breakerFor(r.keys[0])
+	}
+	c, ctx, err := u.admit(r.db, isBlocking(r.name, r.args), brk) // breaker.go
 	if err != nil {
 		u.stats.Errors.Add(1)
 		return protocol.AppendError(nil, errorText(err))
@@ -80,9 +84,9 @@ func (u *Upstream) roundTrip(r *request) []byte {
 		if u.opt.Cluster {
 			caching = caching.SetSlot(slotKey)
 		}
-		res = u.doMulti(ctx, c, caching, cmd)[1]
+		res = u.doMulti(ctx, c, brk, caching, cmd)[1]
 	} else {
-		res = u.do(ctx, c, cmd)
+		res = u.do(ctx, c, brk, cmd)
 	}
 	if err := res.NonRedisError(); err != nil {
 		u.stats.Errors.Add(1)

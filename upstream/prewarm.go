@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"os"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,13 +13,15 @@ import (
 	"github.com/redis/rueidis"
 )
 
-// Prewarm fills the L1 of database 0 at start-up, while the server already serves: keys
-// listed in a file, then keys a SCAN finds (MATCH pattern), at most Keys of them, within
-// Timeout, at most Rate keys a second. Each batch of keys is typed (TYPE, untracked: it
-// caches nothing), then read by the same tracked transaction as a miss (fetch.go), so a
-// warmed key is invalidated like any other, and a key written meanwhile is refused by its
-// generation. Strings and hashes are warmed; other types are not L1's business. The
-// sidecar only reads from the upstream on its own behalf, never writes.
+// Prewarm fills the L1 of the listed databases (DBs, in turn) at start-up, while the server
+// already serves: in each, keys listed in a file, then keys a SCAN finds (MATCH pattern); at
+// most Keys of them in total across the databases, within Timeout, at most Rate keys a
+// second. Each database is read through its own client, the one its misses use. Each
+// batch of keys is typed (TYPE, untracked: it caches nothing), then read by the same
+// tracked transaction as a miss (fetch.go), so a warmed key is invalidated like any other,
+// and a key written meanwhile is refused by its generation. Strings and hashes are warmed;
+// other types are not L1's business. The sidecar only reads from the upstream on its own
+// behalf, never writes.
 //
 // In a cluster, SCAN runs on every node rueidis knows (primaries and replicas: a key may
 // be read twice, never missed) and each key is fetched on its own (a fetch is one slot).
@@ -30,6 +33,7 @@ type PrewarmOptions struct {
 	Match   string        // SCAN pattern; "" with File set: the file only
 	File    string        // a file listing keys, one a line
 	Rate    int           // keys a second; 0: unbounded
+	DBs     []int         // databases filled in turn; nil: database 0 only
 }
 
 // Prewarm states, as INFO shows them.
@@ -49,7 +53,7 @@ const prewarmBatch = 64
 // prewarm is the Upstream's part.
 type prewarm struct {
 	state atomic.Int32
-	keys  atomic.Int64 // keys fetched
+	keys  atomic.Int64 // keys fetched, across databases
 }
 
 // PrewarmStarting marks a prewarm as coming, before the server serves, so readiness can
@@ -96,7 +100,8 @@ type warmer struct {
 	ctx   context.Context
 	opt   PrewarmOptions
 	start time.Time
-	n     int // keys handed to warm
+	n     int // keys handed to warm, across databases: Keys and Rate bound the whole
+	db    int // the database being filled
 	batch []string
 }
 
@@ -104,7 +109,25 @@ func (w *warmer) run() error {
 	if w.opt.Keys <= 0 {
 		return nil
 	}
-	c, err := w.u.client(0)
+	dbs := w.opt.DBs
+	if len(dbs) == 0 {
+		dbs = []int{0}
+	}
+	for _, db := range dbs {
+		if err := w.runDB(db); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// runDB fills database db; errPrewarmFull ends the whole prewarm once db's last batch is in.
+func (w *warmer) runDB(db int) error {
+	if db < 0 || db >= len(w.u.clients) {
+		return errors.New("prewarm: no database " + strconv.Itoa(db))
+	}
+	w.db = db
+	c, err := w.u.client(db)
 	if err != nil {
 		return err
 	}
@@ -227,7 +250,7 @@ func (w *warmer) flush(c rueidis.Client) error {
 		default:
 			continue
 		}
-		f := &flight{fk: flightKey{db: 0, kind: k, key: keys[i]}, key: []byte(keys[i])}
+		f := &flight{fk: flightKey{db: w.db, kind: k, key: keys[i]}, key: []byte(keys[i])}
 		f.snap = w.u.l1.snapshot(f.key)
 		if k == kindString {
 			strs = append(strs, f)
@@ -241,10 +264,10 @@ func (w *warmer) flush(c rueidis.Client) error {
 		}
 		if w.u.opt.Cluster { // a fetch is one slot
 			for _, f := range fl {
-				w.u.fetch(0, []*flight{f})
+				w.u.fetch(w.db, []*flight{f})
 			}
 		} else {
-			w.u.fetch(0, fl)
+			w.u.fetch(w.db, fl)
 		}
 		w.u.pw.keys.Add(int64(len(fl)))
 	}

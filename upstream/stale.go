@@ -131,10 +131,10 @@ func (u *Upstream) upstreamAnswered() {
 	u.log.Info("upstream answers again: stale L1 entries dropped, L1 coherent", "held_for", held)
 }
 
-// staleHit reports whether a held L1 may answer a hit at now (ms): within the window, and
-// the node's breaker open, so the upstream is not even tried.
-func (u *Upstream) staleHit(now, until int64) bool {
-	return now < until && u.brk.rejecting(now*int64(time.Millisecond))
+// staleHit reports whether a held L1 may answer a hit on key at now (ms): within the
+// window, and the breaker of key's node open, so the upstream is not even tried.
+func (u *Upstream) staleHit(now, until int64, key []byte) bool {
+	return now < until && u.breakerFor(key).rejecting(now*int64(time.Millisecond))
 }
 
 // serveStale replaces the failure of f's fetch with what the held L1 knows of its key, if

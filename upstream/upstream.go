@@ -93,11 +93,12 @@ type Upstream struct {
 	pw      prewarm  // prewarm.go
 	topo    topology // cluster.go
 
-	brk       breaker     // breaker.go
-	deadlines deadlines   // breaker.go
-	latency   latencyHist // latency.go
-	stale     staleState  // stale.go
-	relay     pubsubRelay // pubsub.go
+	brk       breaker      // breaker.go
+	nodes     nodeBreakers // breaker_nodes.go
+	deadlines deadlines    // breaker.go
+	latency   latencyHist  // latency.go
+	stale     staleState   // stale.go
+	relay     pubsubRelay  // pubsub.go
 
 	ctx    context.Context
 	cancel context.CancelFunc

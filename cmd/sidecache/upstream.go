@@ -42,6 +42,10 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 	if err != nil {
 		return nil, err
 	}
+	prewarmDBs, err := config.PrewarmDBs(cfg) // checked before any connection is made
+	if err != nil {
+		return nil, err
+	}
 	if tlsConf != nil && tlsConf.InsecureSkipVerify {
 		log.Warn("INSECURE: upstream-tls-skip-verify yes: the upstream's certificate is not verified; anyone on the path can read and change the traffic, passwords included")
 	}
@@ -78,6 +82,7 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 				Match:   cfg.String("prewarm-match"),
 				File:    cfg.String("prewarm-file"),
 				Rate:    int(cfg.Int("prewarm-rate")),
+				DBs:     prewarmDBs,
 			})
 		}()
 	}
