@@ -293,16 +293,23 @@ func (e *Engine) Stats() Stats {
 // instant), so a caller that polls it, like the memory-limit ticker, does not stop every
 // writer at once as Stats does.
 func (e *Engine) OffHeapBytes() int64 {
-	var idx int64
+	idx, _ := e.indexAndLargeBytes()
+	return e.arena.committed() + idx
+}
+
+// indexAndLargeBytes sums the segments' index mappings and large values, one segment lock
+// at a time (so not one instant's sum).
+func (e *Engine) indexAndLargeBytes() (idx, large int64) {
 	for i := range e.dbs {
 		for j := range e.dbs[i].segs {
 			s := &e.dbs[i].segs[j]
 			s.mu.Lock()
 			idx += s.idxBytes
+			large += s.largeBytes
 			s.unlock()
 		}
 	}
-	return e.arena.committed() + idx
+	return idx, large
 }
 
 // UsedMemory returns the current used_memory without taking any lock.

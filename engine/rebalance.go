@@ -56,18 +56,10 @@ func (e *Engine) RebalanceUrgent() bool {
 }
 
 // footprint is what the keyspace takes from the process: arena pages committed, index
-// mappings and large values (each segment locked in turn, so not one instant's sum).
+// mappings and large values.
 func (e *Engine) footprint() int64 {
-	var n int64
-	for i := range e.dbs {
-		for j := range e.dbs[i].segs {
-			s := &e.dbs[i].segs[j]
-			s.mu.Lock()
-			n += s.idxBytes + s.largeBytes
-			s.unlock()
-		}
-	}
-	return n + e.arena.committed()
+	idx, large := e.indexAndLargeBytes()
+	return e.arena.committed() + idx + large
 }
 
 // Rebalancing reports whether a round is in progress (its next slice continues it).

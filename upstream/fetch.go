@@ -114,21 +114,19 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 		u.fetchTracked(ctx, c, db, fl) // no MULTI needed: fetch_tracked.go
 		return
 	}
-	inTx := tracking && u.opt.Cluster // CLIENT CACHING YES inside MULTI: cluster.go
+	// From here, tracking means a cluster: CLIENT CACHING YES goes inside MULTI, and the
+	// transaction carries no slot so that rueidis redirects it whole (cluster.go).
 	slotKey := string(fl[0].key)
 	cmds := make(rueidis.Commands, 0, 3+2*len(fl))
 	b := c.B()
 	add := func(cmd rueidis.Completed) {
-		if u.opt.Cluster && !inTx {
+		if u.opt.Cluster && !tracking {
 			cmd = cmd.SetSlot(slotKey)
 		}
 		cmds = append(cmds, cmd)
 	}
-	if tracking && !inTx {
-		add(b.ClientCaching().Yes().Build())
-	}
 	add(b.Multi().Build())
-	if inTx {
+	if tracking {
 		add(b.ClientCaching().Yes().Build())
 	}
 	for _, f := range fl {
@@ -151,18 +149,14 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 
 	// A failure anywhere (the first in order: MULTI's, a queued command's, EXEC's) answers
 	// every key: Redis aborts the whole transaction.
-	cachingOK := !tracking || inTx || resps[0].Error() == nil
 	exec := resps[len(resps)-1]
 	vals, execErr := exec.ToArray()
 	first := 0 // EXEC's reply to the first PTTL
-	if inTx {
+	if tracking {
 		first = 1
 	}
 	if execErr != nil || len(vals) != first+countQueued(fl) {
-		for i, r := range resps {
-			if i == 0 && tracking && !inTx {
-				continue // CLIENT CACHING's failure only prevents the store
-			}
+		for _, r := range resps {
 			if r.Error() != nil {
 				u.failFlights(fl, resultErrorText(r), r.NonRedisError() != nil)
 				return
@@ -171,10 +165,8 @@ func (u *Upstream) fetch(db int, fl []*flight) {
 		u.failFlights(fl, "ERR "+errMalformed.Error(), false)
 		return
 	}
-	if inTx {
-		cachingOK = vals[0].Error() == nil
-	}
-	store := cachingOK && u.caching()
+	// CLIENT CACHING's failure inside the transaction only prevents the store.
+	store := (!tracking || vals[0].Error() == nil) && u.caching()
 	j := first
 	for _, f := range fl {
 		pttl, _ := vals[j].AsInt64()
