@@ -131,7 +131,8 @@ type Engine struct {
 
 	// used is UsedMemory: the sum of every segment's chunkBytes+indexBytes+largeBytes,
 	// maintained with atomic adds by whoever holds the segment lock that changed, plus the
-	// reservations of writes in progress (evict.go).
+	// reservations of writes in progress, which include what they have evicted so far
+	// (evict.go).
 	used atomic.Int64
 	// segBytes is used without the reservations: what the segments hold. A write's
 	// allocations are counted in used before its reservation is released, so used alone

@@ -8,7 +8,11 @@ package engine
 // (accounted as always) and releases the reservation; in between used memory counts the
 // write twice, which only makes other writers more careful. So used_memory never exceeds
 // maxmemory once a write completes. While the reservation does not fit, the writer evicts
-// one key at a time under maxmemory-policy:
+// one key at a time under maxmemory-policy, and keeps what it evicts: the bytes leave the
+// segments (segBytes) but stay in used as part of its reservation, so no other writer can
+// reserve them before it does (evictAt's keep). Room it freed and then lost to another
+// writer's reservation would otherwise have to be found twice, or, for a write admitted on
+// what it evicted (below), be spent twice: that put the segments one write over maxmemory.
 //
 //  1. from its own segment, whose lock it holds: maxmemory-samples entries of the segment's
 //     index, from a random slot on, are offered to the segment's pool (evict.Pool, 16 best
@@ -21,9 +25,10 @@ package engine
 // When a full round finds nothing to evict (noeviction, volatile-* without keys with a TTL,
 // nothing left but the key being written), the write fails with ErrOOM and changes nothing.
 // Write-time eviction has no time budget: it evicts exactly what the write needs. Time
-// budgets apply to EvictToLimit (after maxmemory is lowered) only. While used memory is
-// still above a lowered limit, a write evicts as much as it adds (neutral) and leaves the
-// rest of the excess to EvictToLimit's slices, so one write never pays for the whole shrink.
+// budgets apply to EvictToLimit (after maxmemory is lowered) only. A write that has evicted
+// (and kept) as much as it adds is admitted whatever used memory is: while the segments are
+// still above a lowered limit, it leaves the rest of the excess to EvictToLimit's slices, so
+// one write never pays for the whole shrink.
 //
 // Sampling reads only the index (hash, arena offset, 24-bit access field); volatile-ttl also
 // reads the sampled entries' expiry from their headers. A pooled candidate names its entry by
@@ -89,20 +94,27 @@ func (e *Engine) reserve(n, limit int64) bool {
 	}
 }
 
-// neutral admits a write of need bytes while the segments hold more than limit (maxmemory
-// was lowered and EvictToLimit has not caught up) once the writer has freed as much as it
-// will add: the write leaves used memory no higher than it found it, and its own work stays
-// bounded by its size, not by the whole excess, which background slices evict. It compares
-// segmentBytes, not used: used is also over the limit for a moment whenever another write
-// has allocated under its reservation and not yet released it, and admitting then would
-// spend the room this writer freed a second time (that write's reservation may have been
-// granted from it).
-func (e *Engine) neutral(need, freed, limit int64) bool {
-	if freed < need || e.segmentBytes() <= limit {
-		return false
+// grant decides the admission of a write that adds need bytes and has evicted kept bytes
+// so far (still counted in used, as its own). done: admitted with reservation res, to be
+// released after the write's allocations, or refused (err); otherwise the writer evicts more
+// and asks again. A write that kept as much as it adds is admitted whatever used memory is:
+// it leaves the segments no fuller than it found them, and what it evicted was never
+// reservable by another writer.
+func (e *Engine) grant(need, kept, limit int64) (res int64, done bool, err error) {
+	switch {
+	case limit <= 0 || need <= 0:
+		e.release(kept)
+		return 0, true, nil
+	case need > limit: // evicting everything would not make room
+		e.release(kept)
+		return 0, true, ErrOOM
+	case kept >= need:
+		e.release(kept - need)
+		return need, true, nil
+	case e.reserve(need-kept, limit):
+		return need, true, nil
 	}
-	e.used.Add(need)
-	return true
+	return 0, false, nil
 }
 
 // release returns a reservation once the allocations it stood for are accounted.
@@ -174,38 +186,30 @@ func (h *held) last() int {
 func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int64) (int64, error) {
 	e := s.e
 	var one held
-	var freed int64
+	var kept int64
 	for passes := 0; ; {
 		limit := e.maxMemory.Load()
-		if limit <= 0 {
-			return 0, nil
-		}
 		need := base
-		if ins != noInsert {
+		if ins != noInsert && limit > 0 {
 			need += s.insertCost(uint32(ins))
 		}
-		if need <= 0 {
-			return 0, nil
-		}
-		if need > limit {
-			return 0, ErrOOM // evicting everything would not make room
-		}
-		if e.reserve(need, limit) || e.neutral(need, freed, limit) {
-			return need, nil
+		if res, done, err := e.grant(need, kept, limit); done {
+			return res, err
 		}
 		if h == nil {
 			one = held{d: &e.dbs[s.db], a: s.num, b: s.num}
 			h = &one
 		}
 		if n := s.evictPaired(h, protect, now); n > 0 {
-			freed += n
+			kept += n
 			continue
 		}
 		n, err := e.evictElsewhereOrGiveUp(h, &passes, now)
 		if err != nil {
+			e.release(kept)
 			return 0, err
 		}
-		freed += n
+		kept += n
 	}
 }
 
@@ -263,24 +267,33 @@ func (s *segment) victim(protect uint32, now int64) (int, uint64) {
 
 // evictAt evicts the entry in slot i, which victim returned, and returns the bytes it freed.
 // With shrink, the index may be rebuilt smaller afterwards (only for callers that hold no
-// slot number of s).
-func (s *segment) evictAt(i int, shrink bool) int64 {
+// slot number of s). With keep (a writer being admitted), the bytes freed leave segBytes but
+// stay in used, and the caller owns them as part of its reservation (see the top of the
+// file); a chunk at least is freed, so the result is positive.
+func (s *segment) evictAt(i int, shrink, keep bool) int64 {
 	if c, ok := s.pool.Peek(); ok && c.Off == s.idx.slots[i].off {
 		s.pool.Pop()
 	}
-	before := s.bytes()
 	s.evicted++
+	if keep {
+		s.keep, s.kept = true, 0
+		s.removeAt(i, EventEvict, shrink)
+		s.keep = false
+		return s.kept
+	}
+	before := s.bytes()
 	s.removeAt(i, EventEvict, shrink)
 	return max(before-s.bytes(), 1)
 }
 
-// evictOne evicts s's victim, if it has one, and returns the bytes freed (0: none).
-func (s *segment) evictOne(protect uint32, shrink bool, now int64) int64 {
+// evictOne evicts s's victim, if it has one, and returns the bytes freed (0: none); keep as
+// for evictAt.
+func (s *segment) evictOne(protect uint32, shrink, keep bool, now int64) int64 {
 	i, _ := s.victim(protect, now)
 	if i < 0 {
 		return 0
 	}
-	return s.evictAt(i, shrink)
+	return s.evictAt(i, shrink, keep)
 }
 
 // evictPaired is one eviction step of a writer holding s (and h): s's victim is weighed
@@ -300,7 +313,7 @@ func (s *segment) evictPaired(h *held, protect uint32, now int64) int64 {
 			better = s.rng.Uint64()%(score+ts) >= score
 		}
 		if better {
-			n := t.evictAt(j, true)
+			n := t.evictAt(j, true, true)
 			t.unlock()
 			return n
 		}
@@ -309,7 +322,7 @@ func (s *segment) evictPaired(h *held, protect uint32, now int64) int64 {
 	if i < 0 {
 		return 0
 	}
-	return s.evictAt(i, false)
+	return s.evictAt(i, false, true)
 }
 
 // partner locks and returns the next segment holding keys that the writer does not hold, or
@@ -444,7 +457,7 @@ func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) 
 			skipped = true
 			continue
 		}
-		n := t.evictOne(noProtect, true, now)
+		n := t.evictOne(noProtect, true, true, now)
 		t.unlock()
 		if n > 0 {
 			// Next time start after this one, so segments give up keys in turn.
@@ -461,27 +474,21 @@ func (d *DB) admitSet(set *segSet, need int64, now int64) (int64, error) {
 	e := d.e
 	h := held{d: d, set: set}
 	next := 0
-	var freed int64
+	var kept int64
 	for passes := 0; ; {
-		limit := e.maxMemory.Load()
-		if limit <= 0 || need <= 0 {
-			return 0, nil
-		}
-		if need > limit {
-			return 0, ErrOOM
-		}
-		if e.reserve(need, limit) || e.neutral(need, freed, limit) {
-			return need, nil
+		if res, done, err := e.grant(need, kept, e.maxMemory.Load()); done {
+			return res, err
 		}
 		if n := d.evictHeld(set, &next, now); n > 0 {
-			freed += n
+			kept += n
 			continue
 		}
 		n, err := e.evictElsewhereOrGiveUp(&h, &passes, now)
 		if err != nil {
+			e.release(kept)
 			return 0, err
 		}
-		freed += n
+		kept += n
 	}
 }
 
@@ -493,7 +500,7 @@ func (d *DB) evictHeld(set *segSet, next *int, now int64) int64 {
 		if set[si>>6]&(1<<(si&63)) == 0 {
 			continue
 		}
-		if n := d.segs[si].evictOne(noProtect, false, now); n > 0 {
+		if n := d.segs[si].evictOne(noProtect, false, true, now); n > 0 {
 			*next = si + 1
 			return n
 		}
@@ -524,7 +531,7 @@ func (e *Engine) EvictToLimit(now int64, budget time.Duration) error {
 	for e.OverLimit() {
 		t := &e.dbs[p/nseg].segs[p%nseg]
 		t.mu.Lock()
-		ok := t.evictOne(noProtect, true, now) > 0
+		ok := t.evictOne(noProtect, true, false, now) > 0
 		t.unlock()
 		if p++; p == total {
 			p = 0

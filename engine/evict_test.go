@@ -751,10 +751,12 @@ func TestRebalanceAfterMixShift(t *testing.T) {
 
 // Concurrent writers flooding new keys while the value size shifts between tiny and large:
 // at no point does what the segments hold pass maxmemory (Stats sums them under every
-// lock, so it sees only completed writes). Two ways it used to: a writer admitted
+// lock, so it sees only completed writes). Three ways it used to: a writer admitted
 // "neutrally" while used was over the limit only because another write had allocated under
-// its reservation (the room it freed was spent twice), and an insert whose slot spilled
-// past the index's overflow region rebuilt the index without having reserved it.
+// its reservation (the room it freed was spent twice); the same while segBytes read over
+// the limit for a moment, an eviction having reached used before segBytes (one small write
+// over, 32 or 64 bytes, seen only in busy parallel -race runs); and an insert whose slot
+// spilled past the index's overflow region rebuilt the index without having reserved it.
 func TestUsedNeverOverLimitUnderShiftingFlood(t *testing.T) {
 	const maxmem = 16 << 20
 	e := open(t, Config{Databases: 1, MaxMemory: maxmem, Policy: evict.AllKeysLRU})
@@ -791,12 +793,57 @@ func TestUsedNeverOverLimitUnderShiftingFlood(t *testing.T) {
 	}
 	stop.Store(true)
 	<-checked
-	// slack: twice in make test's parallel -race runs (never alone) the segments held 32
-	// and 64 bytes over, one small chunk, cause not found yet; the two bugs this test was
-	// written for overshot by whole index rebuilds and large values (28 KB to 280 KB).
-	const slack = 64
-	if w := worst.Load(); w > maxmem+slack {
+	if w := worst.Load(); w > maxmem {
 		t.Fatalf("the segments held %d bytes, over maxmemory %d (%d samples)", w, int64(maxmem), samples.Load())
 	}
 	mustVerify(t, e)
+}
+
+// The room a writer evicts is its own until its write completes: between two of its
+// evictions no other writer finds more room to reserve than there was before it started.
+// The eviction callback runs at that point, under the evicting writer's locks, where a writer
+// of another segment could run. Before, evicted bytes went back to used at once: another
+// writer could reserve them, and the first, admitted on what it had evicted, spent them a
+// second time (TestUsedNeverOverLimitUnderShiftingFlood).
+func TestEvictedRoomStaysWithTheWriter(t *testing.T) {
+	const maxmem = 1 << 20
+	var e *Engine
+	var on bool
+	var evictions int
+	var room int64 // most room any other writer could have reserved during the write
+	e = open(t, Config{Databases: 1, Segments: 4, MaxMemory: maxmem, Policy: evict.AllKeysLRU,
+		OnChange: func(_ int, _ []byte, ev Event) {
+			if on && ev == EventEvict {
+				evictions++
+				room = max(room, maxmem-e.UsedMemory())
+			}
+		}})
+	d := e.DB(0)
+	fillUntil(t, e, d, "k", 100, 100, 0, t0)
+	big := make([]byte, 8<<10)
+	for _, write := range []struct {
+		name string
+		do   func() error
+	}{
+		{"SET", func() error { _, err := d.Set([]byte("big"), big, t0, SetOptions{}, nil); return err }},
+		{"MSET", func() error {
+			_, err := d.MSet([][]byte{[]byte("big1"), big, []byte("big2"), big}, false, t0)
+			return err
+		}},
+	} {
+		before := maxmem - e.UsedMemory()
+		on, evictions, room = true, 0, 0
+		err := write.do()
+		on = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		if evictions < 2 || room > before {
+			t.Fatalf("%s: %d evictions; %d bytes free before it, %d during it", write.name, evictions, before, room)
+		}
+		if u := e.UsedMemory(); u > maxmem {
+			t.Fatalf("%s: used memory %d over %d", write.name, u, int64(maxmem))
+		}
+		mustVerify(t, e)
+	}
 }

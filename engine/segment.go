@@ -27,7 +27,11 @@ type segment struct {
 	// DB.unlockSet), so munmap (freeing the table's pages, a TLB shootdown) stays out of
 	// every critical section. Guarded by mu.
 	retired retiredMaps
-	_       [64]byte // keep neighbouring segments' locks off this cache line
+	// keep is set while s evicts for a writer being admitted (evictAt): the bytes it frees
+	// leave segBytes, not used, and are added up in kept for that writer. Guarded by mu.
+	keep bool
+	kept int64
+	_    [64]byte // keep neighbouring segments' locks off this cache line
 }
 
 type segData struct {
@@ -129,11 +133,23 @@ func (s *segment) notify(key []byte, ev Event) {
 	}
 }
 
-// addUsed records a change of this segment's footprint in the engine-wide used memory.
+// addUsed records a change of this segment's footprint in the engine-wide counters. A growth
+// reaches used first, a shrink segBytes first, so used never shows room that segBytes does
+// not: in the other order a writer could reserve room an eviction had freed in used only and
+// allocate it before the eviction reached segBytes, which then read over maxmemory
+// (OverLimit) while the segments were not.
 func (s *segment) addUsed(d int64) {
-	if d != 0 {
+	switch {
+	case d > 0:
 		s.e.used.Add(d)
 		s.e.segBytes.Add(d)
+	case d < 0:
+		s.e.segBytes.Add(d)
+		if s.keep {
+			s.kept -= d
+		} else {
+			s.e.used.Add(d)
+		}
 	}
 }
 
