@@ -19,12 +19,16 @@ import (
 //
 //	event                              what the old node does               what closes the gap
 //	fetch redirected (MOVED, ASK)      —                                    CLIENT CACHING YES inside MULTI
-//	slot migrated (MIGRATE, SETSLOT)   invalidates the keys MIGRATE takes   slot map change: flush
+//	slot migrated (MIGRATE, SETSLOT)   invalidates the keys MIGRATE takes   slot map change: the slot dropped
 //	                                   away, not a key it did not hold
 //	                                   (an absent key cached as 'n')
-//	failover, old primary alive        invalidates only once it replays     slot map change: flush
+//	failover, old primary alive        invalidates only once it replays     slot map change: its slots dropped
 //	                                   the new primary's writes
-//	failover, old primary dead         its connection ends                  onInvalidations(nil): flush
+//	failover, old primary dead         its connection ends                  connection end: its slots dropped
+//	                                                                        (nodeconn.go), then the map change
+//
+// "Dropped" is per slot (slots.go): the slot's fetches in flight store nothing, its reads
+// miss until its entries are deleted, and the other slots' entries keep answering.
 //
 // Redirected fetches. rueidis follows MOVED and ASK itself and never shows them. When MULTI
 // and EXEC carry no slot it resends the MULTI…EXEC span as one unit to the node redirected
@@ -37,16 +41,33 @@ import (
 //
 // Slot map changes. No node tells a client that a slot moved, and a sidecar whose reads
 // are all L1 hits sends nothing that could be redirected. So one node's CLUSTER SLOTS is
-// read every ClusterPoll; when the map of slot ranges to primaries differs from the last
-// one seen, the whole L1 is flushed (cause "topology"), which also refuses the stores of
-// fetches in flight and tells the app clients tracking through the sidecar (their
-// pass-through reads may have been redirected without tracking, as above). No entry
-// records the node that vouched for it, and topology changes are rare enough for a full
-// flush to cost little. The bound this gives: an entry no node will invalidate lives at
-// most ClusterPoll (plus one round trip) after the changed map is visible on the node
-// asked. MIGRATING and IMPORTING are not in the map: an absent key created on the
-// importing node while its slot migrates reads as absent until SETSLOT NODE ends the
-// migration (and at most l1-nil-ttl).
+// read every ClusterPoll; the slots whose primary (id or address) differs from the last map
+// seen are dropped (l1_slots_dropped_topology), which also refuses the stores of their
+// fetches in flight. A resharding that moves slot after slot drops each as the watcher
+// sees it, never the slots that stay. The app clients tracking through the sidecar are
+// told to flush everything (their pass-through reads may have been redirected without
+// tracking, as above, and which of their keys are in the moved slots is not known here).
+// The bound this gives: an entry no node will invalidate lives at most ClusterPoll (plus
+// one round trip) after the changed map is visible on the node asked. MIGRATING and
+// IMPORTING are not in the map: an absent key created on the importing node while its slot
+// migrates reads as absent until SETSLOT NODE ends the migration (and at most l1-nil-ttl).
+//
+// The watcher's map lags, and a lost connection is placed in it. A connection's end drops
+// the slots its node owns in the map last read (nodeconn.go), which may be up to
+// ClusterPoll (plus a round trip) old. A slot s that moved to node X after that map — X's
+// connection read a key of s, rueidis having followed MOVED or read a newer map itself,
+// and then died before the watcher saw the move — is not among X's slots there, so X's
+// end does not drop it. It is covered all the same: the watcher's next read shows s on X
+// where the map it last read has s elsewhere, and that change drops s (its epoch moves,
+// refusing a store still in flight; the drain deletes the entry stored). So an entry of s
+// that X's dead connection vouched for is served at most until the watcher sees s on X:
+// ClusterPoll plus one round trip after the move is visible on the node asked, the bound
+// of any map change. A slot that moved away from X before its end, not yet seen, is
+// dropped by the end as well (the older map still gives it to X), which costs misses
+// only. If X never was a primary in a map the watcher read (a node just added), its end
+// cannot be placed and flushes the whole L1. Not covered: s moving to X and back within
+// one poll, so that no map read shows it on X; the move back deletes s's keys on X, whose
+// invalidations go out on X's connection, lost only if it dies in that same window.
 
 // defaultClusterPoll is ClusterPoll when Options leave it 0: ten CLUSTER SLOTS a second per
 // sidecar, to one node it picked at random.
@@ -59,9 +80,10 @@ var errNoNode = errors.New("no cluster node known")
 // watcher knows: a change after the read is a change from that map. If that first read
 // fails, the first map the watcher reads flushes, as a change would.
 type topology struct {
-	mu   sync.Mutex
-	node string // the node asked, kept while it answers
-	last string // the map, "" until one was read
+	mu     sync.Mutex
+	node   string      // the node asked, kept while it answers
+	last   string      // the map, "" until one was read
+	ranges []slotRange // the map's ranges
 }
 
 // watchTopology reads the cluster's slot map every period until Close.
@@ -80,8 +102,9 @@ func (u *Upstream) watchTopology(every time.Duration) {
 	}
 }
 
-// observeSlotMap reads the slot map from one node and flushes L1 if it differs from the
-// last one seen (or none was seen and this is not the first read, at dial).
+// observeSlotMap reads the slot map from one node and drops from L1 the slots whose primary
+// differs from the last map seen; it flushes L1 if none was seen and this is not the first
+// read, at dial.
 func (u *Upstream) observeSlotMap(c rueidis.Client, atDial bool) {
 	tp := &u.topo
 	tp.mu.Lock()
@@ -93,10 +116,42 @@ func (u *Upstream) observeSlotMap(c rueidis.Client, atDial bool) {
 	}
 	u.updateRoute(rs) // breaker_nodes.go
 	changed := m != tp.last && !atDial
-	tp.node, tp.last = node, m
-	if changed {
-		u.log.Info("upstream cluster slot map changed: L1 flushed", "node", node)
+	prev := tp.ranges
+	tp.node, tp.last, tp.ranges = node, m, rs
+	switch {
+	case !changed:
+	case prev == nil:
+		u.log.Info("upstream cluster slot map read after a failed first read: L1 flushed", "node", node)
 		u.flush(FlushTopology)
+	default:
+		var set slotSet
+		changedSlots(prev, rs, &set)
+		if n := u.dropSlots(&set, DropTopology); n > 0 {
+			u.log.Info("upstream cluster slot map changed: the moved slots dropped from L1", "node", node, "slots", n)
+		}
+	}
+}
+
+// changedSlots adds to set every slot whose primary (id and address) differs between the
+// maps a and b, or that only one of them serves.
+func changedSlots(a, b []slotRange, set *slotSet) {
+	owners := func(rs []slotRange) *[clusterSlots]int32 { // 1 + the range's index; 0: unserved
+		var o [clusterSlots]int32
+		for i, r := range rs {
+			for s := max(r.start, 0); s <= min(r.end, clusterSlots-1); s++ {
+				o[s] = int32(i + 1)
+			}
+		}
+		return &o
+	}
+	oa, ob := owners(a), owners(b)
+	for s := range oa {
+		x, y := oa[s], ob[s]
+		switch {
+		case x == 0 && y == 0:
+		case x == 0 || y == 0, a[x-1].primary != b[y-1].primary, a[x-1].addr != b[y-1].addr:
+			set.add(s)
+		}
 	}
 }
 

@@ -98,9 +98,10 @@ func (c *Conn) Do(db int, proto protocol.Version, name string, args, keys [][]by
 		}
 		d := u.eng.DB(db)
 		res, st := out, hitMiss
-		// A held L1 (stale.go) answers only while the upstream is known unreachable.
+		// A held L1 (stale.go) answers only while the upstream is known unreachable; a
+		// slot being drained (slots.go) not at all.
 		held := u.stale.until.Load()
-		if held == 0 || u.staleHit(now, held, ck[0]) {
+		if (held == 0 || u.staleHit(now, held, ck[0])) && !u.l1.slots.drainingAny(ck) {
 			res, st = c.hit(d, o, args, now, out, proto)
 		}
 		switch st {
@@ -387,7 +388,8 @@ func (c *Conn) newCached(d *engine.DB, db int, proto protocol.Version, o op, arg
 	r.left.Store(1)
 	k := o.kind()
 	for i, key := range keys {
-		if len(keys) > 1 && c.u.stale.until.Load() == 0 && c.capture(d, k, key, now, &r.res[i]) {
+		if len(keys) > 1 && c.u.stale.until.Load() == 0 && !c.u.l1.slots.drainingAny(keys[i:i+1]) &&
+			c.capture(d, k, key, now, &r.res[i]) {
 			continue
 		}
 		r.left.Add(1)

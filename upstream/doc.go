@@ -42,10 +42,14 @@
 // PTTL -1 (no expiry) stores for l1-max-ttl. So a stored entry pairs the value with the
 // TTL of that same value, as MULTI would. If that connection closes (upstream
 // restart, CLIENT KILL, network failure, rueidis's PING deadline on a half-open connection),
-// rueidis calls onInvalidations(nil): the invalidations it would have carried are lost, so
-// the whole L1 is flushed and every fetch in flight is refused (the epoch of l1.go). That
-// is the simplest correct form of "discard what the connection vouched for": no entry
-// records which connection read it. A null push (FLUSHALL, FLUSHDB upstream) flushes too.
+// rueidis calls onInvalidations(nil): the invalidations it would have carried are lost. A
+// standalone upstream's one tracking connection vouched for every entry, so the whole L1
+// is flushed and every fetch in flight is refused (the epoch of l1.go). In a cluster a
+// connection vouches for the slots its node owns: each connection is wrapped with the
+// node it was dialed to, its end drops those slots only (their fetches in flight refused,
+// their entries deleted: slots.go, nodeconn.go), and the other nodes' entries keep
+// answering. A null push (FLUSHALL, FLUSHDB upstream) flushes the whole L1, in a cluster
+// the slots of the node that sent it (nodeconn.go says how it is told from an end).
 // With upstream-serve-stale the L1 is held instead, and flushed when the upstream answers
 // again (stale.go). Requests to a failing upstream are bounded and cut short by a circuit
 // breaker (breaker.go).
@@ -72,5 +76,5 @@
 // connection: tx.go. Filling the L1 at start-up: prewarm.go. A Redis Cluster upstream, where
 // slot migrations and failovers move keys away from the node that tracks them for this
 // sidecar: cluster.go (fetches keep CLIENT CACHING YES inside MULTI; a changed slot map
-// flushes L1). Pub/sub across pods, relayed through the upstream: pubsub.go.
+// drops the slots that changed primary, slots.go). Pub/sub across pods, relayed through the upstream: pubsub.go.
 package upstream

@@ -154,17 +154,27 @@ func keySlot(key []byte) uint16 {
 	return crc16(key) & 16383
 }
 
+// crc16 is CRC16-XMODEM a byte at a time: a slot drain (slots.go) computes it for every
+// key of the L1.
 func crc16(b []byte) uint16 {
 	var crc uint16
 	for _, ch := range b {
-		crc ^= uint16(ch) << 8
-		for i := 0; i < 8; i++ {
+		crc = crc<<8 ^ crc16Table[byte(crc>>8)^ch]
+	}
+	return crc
+}
+
+var crc16Table = func() (t [256]uint16) {
+	for i := range t {
+		crc := uint16(i) << 8
+		for range 8 {
 			if crc&0x8000 != 0 {
 				crc = crc<<1 ^ 0x1021
 			} else {
 				crc <<= 1
 			}
 		}
+		t[i] = crc
 	}
-	return crc
-}
+	return t
+}()

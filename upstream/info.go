@@ -39,6 +39,13 @@ func (u *Upstream) AppendInfo(dst []byte) []byte {
 	for c := FlushCause(0); c < NumFlushCauses; c++ {
 		num("l1_flushes_"+c.String(), s.FlushesBy[c].Load())
 	}
+	if e := u.l1.slots; e != nil { // a cluster: partial drops (slots.go)
+		for c := DropCause(0); c < NumDropCauses; c++ {
+			num("l1_slot_drops_"+c.String(), s.SlotDrops[c].Load())
+			num("l1_slots_dropped_"+c.String(), s.SlotsDropped[c].Load())
+		}
+		num("l1_slots_draining", int64(e.draining.Load()))
+	}
 	num("upstream_reads", s.Reads.Load())
 	num("upstream_forwarded", s.Forwarded.Load())
 	num("upstream_errors", s.Errors.Load())

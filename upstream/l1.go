@@ -49,7 +49,8 @@ const (
 // (its delete removes the entry); the stripe lock makes the check and the store one step
 // for it. A flush holds flushMu for its whole length, so no store straddles it. Generations
 // are per stripe of key hashes, not per key: two keys sharing a stripe only cost a refused
-// store, never a stale one.
+// store, never a stale one. In a cluster the snapshot also holds the epoch of the key's
+// slot, checked under the same locks; dropping a slot bumps it under flushMu (slots.go).
 
 const nStripes = 4096 // power of two
 
@@ -67,23 +68,38 @@ type l1 struct {
 	closed  bool // under flushMu: the engine may be closed, touch it no more
 	epoch   atomic.Uint64
 	stripes [nStripes]stripe
+	// slots, in a cluster, are the per-slot epochs and drains (slots.go); nil otherwise.
+	// Set before the first fetch, never changed.
+	slots *slotEpochs
 }
 
 // snap is what a fetch remembers of a key before its request leaves.
 type snap struct {
 	epoch, gen uint64
+	slot       uint16 // the key's cluster slot, and its epoch (slots.go); 0 without slots
+	slotEpoch  uint32
 }
 
 func (l *l1) stripeOf(key []byte) *stripe { return &l.stripes[fnv32(key)&(nStripes-1)] }
 
 func (l *l1) snapshot(key []byte) snap {
-	return snap{epoch: l.epoch.Load(), gen: l.stripeOf(key).gen.Load()}
+	s := snap{epoch: l.epoch.Load(), gen: l.stripeOf(key).gen.Load()}
+	if l.slots != nil {
+		s.slot = keySlot(key)
+		s.slotEpoch = l.slots.epoch[s.slot].Load()
+	}
+	return s
+}
+
+// slotFresh reports whether s's slot was not dropped since s was taken.
+func (l *l1) slotFresh(s snap) bool {
+	return l.slots == nil || l.slots.epoch[s.slot].Load() == s.slotEpoch
 }
 
 // fresh reports whether nothing invalidated key since s was taken (a hint: storing needs
 // the locks of storeFn).
 func (l *l1) fresh(key []byte, s snap) bool {
-	return l.epoch.Load() == s.epoch && l.stripeOf(key).gen.Load() == s.gen
+	return l.epoch.Load() == s.epoch && l.stripeOf(key).gen.Load() == s.gen && l.slotFresh(s)
 }
 
 // store runs put if nothing invalidated key since s, atomically with respect to
@@ -94,7 +110,7 @@ func (l *l1) store(key []byte, s snap, put func()) bool {
 	st := l.stripeOf(key)
 	st.mu.Lock()
 	defer st.mu.Unlock()
-	if l.closed || l.epoch.Load() != s.epoch || st.gen.Load() != s.gen {
+	if l.closed || l.epoch.Load() != s.epoch || st.gen.Load() != s.gen || !l.slotFresh(s) {
 		return false
 	}
 	put()

@@ -30,6 +30,11 @@ import (
 // goes to the upstream, finds it answering and flushes. Nothing is served from L1 in
 // between, so the FLUSHALL is not missed. App clients tracking keys through the sidecar are
 // told to flush when L1 goes on hold, and again when it is flushed.
+//
+// In a cluster, with serve-stale on, a lost connection holds the whole L1 as above, not
+// only its node's slots (nodeconn.go drops nothing then): a hold per node would need a
+// window per node. Slot map changes drop the moved slots either way, and no read of a
+// slot being drained is answered from a held L1.
 
 // staleState is the hold. until is read on the hit path (one atomic load); the rest changes
 // under mu.
@@ -142,7 +147,7 @@ func (u *Upstream) staleHit(now, until int64, key []byte) bool {
 func (u *Upstream) serveStale(f *flight) {
 	until := u.stale.until.Load()
 	now := time.Now().UnixMilli()
-	if until == 0 || now >= until {
+	if until == 0 || now >= until || u.l1.slots.drainingAny([][]byte{f.key}) {
 		return
 	}
 	// Shared flushMu: a hold's end flushes under it exclusively, so the entry read here is

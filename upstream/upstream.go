@@ -36,12 +36,13 @@ type Options struct {
 	Logger *slog.Logger
 	// OnInvalidate is called with every key the upstream invalidates or a write through the
 	// sidecar changes, OnFlush when the L1 is flushed (null push, lost connection, flush
-	// through the sidecar): they chain the invalidation to the app clients tracking keys
-	// through the sidecar. Any goroutine; key is valid only during the call.
+	// through the sidecar) or a cluster's slots are dropped from it: they chain the
+	// invalidation to the app clients tracking keys through the sidecar. Any goroutine; key
+	// is valid only during the call.
 	OnInvalidate func(key []byte)
 	OnFlush      func()
-	// ClusterPoll is how often a cluster's slot map is read to flush L1 when it changed
-	// (cluster.go); 100ms when 0.
+	// ClusterPoll is how often a cluster's slot map is read to drop from L1 the slots that
+	// changed primary (cluster.go); 100ms when 0.
 	ClusterPoll time.Duration
 	// ConnWriteTimeout bounds the wait for a reply on an upstream connection before it is
 	// declared dead (and the L1 flushed); rueidis's default (10s) when 0.
@@ -52,6 +53,9 @@ type Options struct {
 	// lost connection, served only while the upstream is unreachable (0: flush; stale.go).
 	Timeout, BreakerCooldown, ServeStale time.Duration
 	BreakerFailures                      int64
+
+	// perSlot gives a standalone upstream the per-slot epochs of a cluster (slots.go): tests.
+	perSlot bool
 }
 
 // Mode is how the L1 works, decided at the first connection to the upstream.
@@ -99,6 +103,7 @@ type Upstream struct {
 	latency   latencyHist  // latency.go
 	stale     staleState   // stale.go
 	relay     pubsubRelay  // pubsub.go
+	conns     nodeConns    // nodeconn.go: a cluster's connections
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -133,6 +138,9 @@ func New(opt Options) (*Upstream, error) {
 	}
 	u := &Upstream{opt: opt, eng: opt.Engine, log: opt.Logger}
 	u.l1.eng = opt.Engine
+	if opt.Cluster || opt.perSlot {
+		u.l1.slots = new(slotEpochs)
+	}
 	u.SetTTLs(opt.MaxTTL, opt.NilTTL)
 	u.clients = make([]dbClient, opt.Engine.NumDBs())
 	u.flights.init()
@@ -241,6 +249,9 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 	if m := u.Mode(); m == ModeTTLOnly || m == ModeOff {
 		opt.DisableCache = true
 	}
+	if u.opt.Cluster {
+		opt.DialCtxFn = u.dialNode // a lost connection drops its node's slots: nodeconn.go
+	}
 	c, err := rueidis.NewClient(opt)
 	if errors.Is(err, rueidis.ErrNoCache) {
 		opt.DisableCache = true
@@ -273,6 +284,10 @@ func (u *Upstream) dial(db int) (rueidis.Client, error) {
 // whatever the cause: its invalidations are lost from then on).
 func (u *Upstream) onInvalidations(keys []rueidis.RedisMessage) {
 	if keys == nil {
+		if u.opt.Cluster && u.stale.window.Load() <= 0 {
+			u.clusterNil() // nodeconn.go: the node's slots, or a flush if not attributable
+			return
+		}
 		u.connectionLost() // stale.go: a flush, or a hold with upstream-serve-stale
 		return
 	}
@@ -319,13 +334,35 @@ type Stats struct {
 	StaleServes     atomic.Int64 // reads answered from a held L1 while the upstream was unreachable (also in Hits when the breaker was open, else in Misses)
 	// FlushesBy splits Flushes by cause; they sum to Flushes.
 	FlushesBy [NumFlushCauses]atomic.Int64
+	// SlotDrops counts the partial drops of a cluster's L1 by cause (slots.go), SlotsDropped
+	// the slots they dropped.
+	SlotDrops, SlotsDropped [NumDropCauses]atomic.Int64
+}
+
+// DropCause is why some of a cluster's slots were dropped from the L1.
+type DropCause int
+
+const (
+	DropTopology   DropCause = iota // the slots changed primary in the slot map (cluster.go)
+	DropConnection                  // the connection to their primary ended, or it sent a null push (nodeconn.go)
+	NumDropCauses
+)
+
+func (c DropCause) String() string {
+	switch c {
+	case DropTopology:
+		return "topology"
+	case DropConnection:
+		return "connection"
+	}
+	return "unknown"
 }
 
 // FlushCause is why the L1 was flushed.
 type FlushCause int
 
 const (
-	FlushUpstream FlushCause = iota // a null push (FLUSHALL/FLUSHDB upstream) or a lost connection: rueidis reports both alike
+	FlushUpstream FlushCause = iota // a null push (FLUSHALL/FLUSHDB upstream) or a lost connection: rueidis reports both alike (a cluster: only those not attributable to a node, nodeconn.go)
 	FlushWrite                      // FLUSHALL, FLUSHDB or SWAPDB through the sidecar
 	FlushTopology                   // the cluster's slot map changed (cluster.go)
 	FlushReturn                     // the end of an upstream-serve-stale hold: the upstream answers again (stale.go)

@@ -142,5 +142,13 @@ func writeUpstreamMetrics(p *promWriter, cmd *command.Server) {
 	for c := upstream.FlushCause(0); c < upstream.NumFlushCauses; c++ {
 		p.sample("sidecache_l1_flushes_by_cause_total", float64(st.FlushesBy[c].Load()), "cause", c.String())
 	}
+	p.family("sidecache_l1_slot_drops_total", "counter", "Partial drops of a cluster's L1 by cause (topology: slots changed primary; connection: their primary's connection ended or sent a null push).")
+	for c := upstream.DropCause(0); c < upstream.NumDropCauses; c++ {
+		p.sample("sidecache_l1_slot_drops_total", float64(st.SlotDrops[c].Load()), "cause", c.String())
+	}
+	p.family("sidecache_l1_slots_dropped_total", "counter", "Cluster slots dropped from L1 by partial drops, by cause.")
+	for c := upstream.DropCause(0); c < upstream.NumDropCauses; c++ {
+		p.sample("sidecache_l1_slots_dropped_total", float64(st.SlotsDropped[c].Load()), "cause", c.String())
+	}
 	writeUpstreamResilienceMetrics(p, a.Upstream) // upstream_breaker.go
 }
