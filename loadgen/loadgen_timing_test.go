@@ -61,6 +61,26 @@ func TestRecordAllocs(t *testing.T) {
 	}
 }
 
+// TestRecordTracedAllocs: tracing a measured batch into the run's buffer allocates nothing.
+func TestRecordTracedAllocs(t *testing.T) {
+	o := Options{Pipeline: 16, Workload: Workload{ReadRatio: 1}}
+	o.normalize()
+	d, _ := newKeyDist(o.Workload.Dist, o.Workload.Keys)
+	w := newWorker(0, nil, &o, d, nil)
+	w.trace = newTracer(16 * 500)
+	w.gen.batch(w.ops)
+	for i := range w.out {
+		w.out[i] = Reply{At: int64(1000 + i), Hit: i%2 == 0}
+	}
+	if n := testing.AllocsPerRun(1000, func() { w.record(1, len(w.ops)) }); n != 0 {
+		t.Errorf("%.1f allocations per batch", n)
+	}
+	recs, dropped := w.trace.kept()
+	if len(recs) != 16*500 || dropped == 0 || recs[1].Flags != TraceMiss || recs[0].Latency != 999 {
+		t.Errorf("kept %d, dropped %d, first %+v %+v", len(recs), dropped, recs[0], recs[1])
+	}
+}
+
 // TestOpGenAllocs: making a batch of commands allocates nothing.
 func TestOpGenAllocs(t *testing.T) {
 	w := Workload{Dist: "zipf:0.99", ReadRatio: 0.5, ValueMin: 10, ValueMax: 1000, TTL: 1e9, TTLMax: 1e10, CacheAside: true}

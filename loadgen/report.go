@@ -109,6 +109,13 @@ type Report struct {
 
 	Hist    *hdrhistogram.Histogram `json:"-"` // latency, ns
 	LagHist *hdrhistogram.Histogram `json:"-"` // send lag, ns; empty in closed loop
+
+	// Trace holds the first Options.TraceMax measured commands, in the order their batches'
+	// slots were claimed (per connection in send order); TraceDropped counts the measured
+	// commands after the buffer was full.
+	Trace        []TraceRecord `json:"-"`
+	Traced       int64         `json:"traced,omitempty"`
+	TraceDropped int64         `json:"trace_dropped,omitempty"`
 }
 
 // FileName turns a label into a file name: runs of anything but letters, digits, '.', '-' and

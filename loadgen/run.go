@@ -35,6 +35,10 @@ type Options struct {
 	Prefill bool `json:"prefill,omitempty"`
 	// Progress, if set, gets a line a second while the run goes.
 	Progress io.Writer `json:"-"`
+	// TraceMax, if > 0, keeps the send time and latency of the first TraceMax measured
+	// commands (Report.Trace), in a buffer allocated before the run; later commands are
+	// counted in Report.TraceDropped.
+	TraceMax int `json:"trace_max,omitempty"`
 }
 
 const (
@@ -44,6 +48,8 @@ const (
 	prefillBatch = 64
 	maxConns     = 1024
 	maxPipeline  = 1 << 16
+	// maxTrace bounds a trace's buffer to 1 GiB (16-byte records).
+	maxTrace = 1 << 26
 )
 
 // stallGrace is how long after the measured span Run waits for replies before it unblocks the
@@ -64,6 +70,8 @@ func (o *Options) normalize() error {
 		return errors.New("duration, warm-up and requests may not be negative")
 	case !(o.Rate >= 0) || math.IsInf(o.Rate, 1):
 		return fmt.Errorf("rate %v: want a finite rate >= 0", o.Rate)
+	case o.TraceMax < 0 || o.TraceMax > maxTrace:
+		return fmt.Errorf("trace %d: want 0 to %d records", o.TraceMax, maxTrace)
 	}
 	o.Conns, o.Pipeline = max(o.Conns, 1), max(o.Pipeline, 1)
 	if o.Duration == 0 && o.Requests == 0 {
@@ -82,6 +90,7 @@ type run struct {
 	measureStart int64 // begin + Warmup
 	measureEnd   int64 // measureStart + Duration; MaxInt64 without Duration
 	budget       atomic.Int64
+	trace        *tracer // nil without Options.TraceMax
 	stopped      atomic.Bool
 	stop         chan struct{} // closed with stopped
 	stopOnce     sync.Once
@@ -142,7 +151,10 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 		rep.Prefilled = n
 	}
 
-	r := &run{o: o, stop: make(chan struct{})}
+	r := &run{o: o, stop: make(chan struct{}), trace: newTracer(o.TraceMax)}
+	for _, w := range ws {
+		w.trace = r.trace
+	}
 	r.budget.Store(o.Requests)
 	r.begin = Now()
 	r.measureStart = r.begin + int64(o.Warmup)
@@ -170,6 +182,10 @@ func Run(ctx context.Context, t Target, o Options) (*Report, error) {
 		}
 	}
 	r.summarise(rep, ws)
+	if r.trace != nil {
+		rep.Trace, rep.TraceDropped = r.trace.kept()
+		rep.Traced = int64(len(rep.Trace))
+	}
 	rep.ClientCPUPercent = cpu
 	return rep, nil
 }
@@ -309,6 +325,7 @@ type worker struct {
 	out        []Reply
 	hist, lag  *hdrhistogram.Histogram
 	pace       *pacer       // open loop
+	trace      *tracer      // nil when not tracing
 	measured   atomic.Int64 // commands measured so far, for progress lines
 	failed     atomic.Int64 // error replies so far, for progress lines
 	gets, hits int64
@@ -412,9 +429,26 @@ func (w *worker) batch(r *run, start int64, n int) bool {
 // record adds the latencies, from from, and the counts of the last batch of n commands.
 func (w *worker) record(from int64, n int) {
 	var errs int64
+	var trace []TraceRecord
+	if w.trace != nil {
+		trace = w.trace.claim(n)
+	}
 	for i := range n {
 		op, rp := &w.ops[i], &w.out[i]
 		record(w.hist, rp.At-from)
+		if i < len(trace) {
+			var f uint32
+			switch {
+			case op.Set:
+				f = TraceSet
+			case !rp.Hit:
+				f = TraceMiss
+			}
+			if rp.Err {
+				f |= TraceErr
+			}
+			trace[i] = TraceRecord{Send: w.trace.wallOff + from, Latency: traceLatency(rp.At - from), Flags: f}
+		}
 		if op.Set {
 			w.sets++
 		} else {

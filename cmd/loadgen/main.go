@@ -7,6 +7,7 @@
 //	                                    a TCP proxy adding a one-way delay each way
 //	loadgen echo -listen ADDR           the +PONG floor server as a process of its own
 //	loadgen results [flags]             the headline experiment (make results)
+//	loadgen gc-overlap DIR PHASE...     GET latency during and outside GC cycles (make gc-latency)
 //
 // TARGET: tcp://HOST:PORT, HOST:PORT, unix:///PATH, echo, echo-unix, engine, proto,
 // rueidis+ADDR, rueidis-cache+ADDR (ADDR: one of the first three); "label=TARGET" names it in
@@ -46,6 +47,8 @@ func main() {
 		err = cmdEcho(ctx, args)
 	case "results":
 		err = cmdResults(ctx, args)
+	case "gc-overlap":
+		err = cmdGCOverlap(args)
 	case "-h", "-help", "--help", "help":
 		usage()
 	default:
@@ -65,6 +68,7 @@ func usage() {
   loadgen proxy -listen ADDR -upstream ADDR [-delay 200us] [-jitter 50us]
   loadgen echo -listen ADDR
   loadgen results [flags]
+  loadgen gc-overlap [-control D=B] DIR PHASE...
 TARGET: tcp://HOST:PORT | HOST:PORT | unix:///PATH | echo | echo-unix | engine | proto
         | rueidis+ADDR | rueidis-cache+ADDR (ADDR: one of the first three), optionally "label=TARGET".
 "loadgen COMMAND -h" lists a command's flags.

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"path/filepath"
 
 	"github.com/sidecache/sidecache/loadgen"
 )
@@ -14,6 +15,8 @@ func cmdRun(ctx context.Context, args []string) error {
 	lf := addLoadFlags(fs)
 	out := fs.String("out", "", "directory for NAME.json and NAME.hgrm per target")
 	markdown := fs.Bool("markdown", false, "print the table as Markdown (target, ops/s, p50, p99, p99.9, hit rates)")
+	trace := fs.String("trace", "", "directory for NAME.trace per target: send time and latency of each measured command (loadgen gc-overlap reads them)")
+	traceMax := fs.Int("trace-max", 1<<22, "with -trace: commands traced per target at most (16 bytes each, allocated before the run); later ones are counted as dropped")
 	fs.Parse(args)
 	if fs.NArg() == 0 {
 		return fmt.Errorf("run: no target")
@@ -21,6 +24,12 @@ func cmdRun(ctx context.Context, args []string) error {
 	o, err := lf.options()
 	if err != nil {
 		return err
+	}
+	if *trace != "" {
+		o.TraceMax = *traceMax
+		if err := os.MkdirAll(*trace, 0o755); err != nil {
+			return err
+		}
 	}
 	var reports []*loadgen.Report
 	for _, spec := range fs.Args() {
@@ -38,6 +47,15 @@ func cmdRun(ctx context.Context, args []string) error {
 			if err := r.WriteFiles(*out, loadgen.FileName(r.Target)); err != nil {
 				return err
 			}
+		}
+		if *trace != "" {
+			if err := loadgen.WriteTrace(filepath.Join(*trace, loadgen.FileName(r.Target)+".trace"), r.Trace, r.TraceDropped); err != nil {
+				return err
+			}
+			if r.TraceDropped > 0 {
+				fmt.Fprintf(os.Stderr, "%s: trace full: %d commands traced, %d later ones not\n", r.Target, r.Traced, r.TraceDropped)
+			}
+			r.Trace = nil
 		}
 	}
 	m := loadgen.Facts()

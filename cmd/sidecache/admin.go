@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
-	"runtime"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
@@ -159,11 +158,5 @@ func addPprof(mux *http.ServeMux) {
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
 	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
-	// A full collection and nothing else (heap?gc=1 also writes a profile, which costs more
-	// than the collection): results/gc-latency forces GCs with it to see what they do to
-	// request latency.
-	mux.HandleFunc("/debug/pprof/gc", func(w http.ResponseWriter, _ *http.Request) {
-		runtime.GC()
-		w.WriteHeader(http.StatusNoContent)
-	})
+	gcHandlers(mux)
 }

@@ -18,11 +18,17 @@
 # GC cycles, pause time and heap in use per phase are the deltas and values of /metrics
 # (go_gc_duration_seconds_count, go_gc_forced_count, go_gc_duration_seconds_sum,
 # go_memstats_heap_inuse_bytes) scraped just before and just after each phase.
+# Every phase also traces each measured command (loadgen run -trace: send time on the wall
+# clock, latency) and reads the server's /debug/gc-cycles after it (the wall-clock span of
+# each collection /debug/pprof/gc forced, the STW pause windows of recent cycles);
+# loadgen gc-overlap then splits the GETs into those whose [send, reply] overlapped a
+# collection and those that overlapped none (overlap.md, and a section of README.md).
 #
 # Settings (environment): GCLAT_KEYS (default 1000000), GCLAT_PAIRS (A/B/C/D rounds, default 3),
 # GCLAT_WRITE_PAIRS (W/WF pairs, default 1; 0: none), GCLAT_DURATION (measured time per
 # phase, default 10s), GCLAT_CONNS (default 4), GCLAT_GC_RATE (forced GCs asked per second,
-# default 100, i.e. one every 10 ms).
+# default 100, i.e. one every 10 ms), GCLAT_TRACE_DIR (keep the traces and gc-cycles listings
+# there, for loadgen gc-overlap to read again; default: a temporary directory, removed).
 # Starts its processes itself and stops them by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -46,6 +52,8 @@ trap cleanup EXIT
 
 make build >&2
 SOCK="$TMP/sc.sock"
+TRACE=${GCLAT_TRACE_DIR:-$TMP/trace}
+mkdir -p "$TRACE"
 ./bin/sidecache --port 0 --unixsocket "$SOCK" --admin-addr 127.0.0.1:0 --logformat text >"$TMP/sc.log" 2>&1 &
 PID=$!
 ADMIN=
@@ -97,9 +105,11 @@ phase() {
   fi
   local s0 s1
   s0=$(date +%s.%N)
-  ./bin/loadgen run "${WORK[@]}" "${RUN[@]}" -read "$read" -out "$TMP/json" "$name=unix://$SOCK" >/dev/null
+  ./bin/loadgen run "${WORK[@]}" "${RUN[@]}" -read "$read" -out "$TMP/json" -trace "$TRACE" "$name=unix://$SOCK" >/dev/null
   s1=$(date +%s.%N)
   if [ -n "$FORCER" ]; then kill "$FORCER" 2>/dev/null || true; wait "$FORCER" 2>/dev/null || true; FORCER=; fi
+  curl -sS -o "$TRACE/$name.cycles" "http://$ADMIN/debug/gc-cycles"
+  PHASES+=("$name")
   read -r n1 f1 p1 h1 _ < <(scrape)
   jq -r --arg name "$name" --arg kind "$kind" --arg read "$read" \
     --arg gc $((n1 - n0)) --arg forced $((f1 - f0)) \
@@ -111,6 +121,7 @@ phase() {
 }
 
 echo "== A/B/C/D phases: GETs, $CONNS connections, $DURATION each" >&2
+PHASES=()
 for i in $(seq "$PAIRS"); do
   phase "A$i" A 1
   phase "B$i" B 1
@@ -123,6 +134,7 @@ for i in $(seq "$WPAIRS"); do
 done
 read -r _ _ _ HEAPN _ RSSN < <(scrape)
 cp "$TMP/phases.csv" "$OUT/phases.csv"
+./bin/loadgen gc-overlap -control D=B "$TRACE" "${PHASES[@]}" >"$OUT/overlap.md"
 
 # ratio X Y COLUMN: the median over pairs i of Yi/Xi for one column of phases.csv.
 ratio() {
@@ -189,6 +201,25 @@ machine=$(head -1 "$TMP/load.txt")
   echo "   \`go_gc_duration_seconds_count\` (all completed cycles; of them forced: \`go_gc_forced_count\`), STW pause"
   echo "   total the delta of \`go_gc_duration_seconds_sum\`, heap in use \`go_memstats_heap_inuse_bytes\` after the phase."
   echo "   The counts cover the whole phase including its warm-up second; GC/s divides by the phase's wall time."
+  echo "5. Requests during and outside a collection, in the same phases: each phase's load generator also runs with"
+  echo "   \`-trace DIR\`, keeping every measured command's send time and latency (ns) in a buffer of at most"
+  echo "   4194304 records allocated before the run (the coverage notes say if any were dropped). The send time is"
+  echo "   the load generator's monotonic clock plus one offset to the wall clock (CLOCK_REALTIME) taken when it"
+  echo "   starts. The server takes \`time.Now().UnixNano()\` just before and just after each \`runtime.GC()\` that"
+  echo "   \`/debug/pprof/gc\` runs and keeps the last 4096 such spans; after each of them, and when listed, it also"
+  echo "   keeps the STW pause windows of the cycles completed since (its own automatic cycles too), from"
+  echo "   \`runtime/debug.ReadGCStats\`: [PauseEnd − Pause, PauseEnd], where Pause is the cycle's total"
+  echo "   stop-the-world time and PauseEnd the end of its mark termination. Such a window holds the"
+  echo "   mark-termination pause and reaches back by the length of the sweep-termination pause, which itself lies"
+  echo "   earlier, at the start of the cycle, in no window. After each phase \`/debug/gc-cycles\` (admin address)"
+  echo "   lists both. \`loadgen gc-overlap\` takes each GET (SETs are left out) as the closed interval"
+  echo "   [send, send + latency] and puts it in \"a forced collection\" if it shares an instant with one's span,"
+  echo "   in \"nothing\" if it shares none with any forced span or pause window; \"a pause window\" cuts across"
+  echo "   both. Control: D's GETs are also classified against the same round's B span times, shifted so that B's"
+  echo "   first GET falls on D's first GET, when no collection ran. A request of latency L overlaps spans of"
+  echo "   length G that recur every P with a probability of about (G + L) / P, so slow requests, whatever made them"
+  echo "   slow, land in \"during\" more often than fast ones; the shifted control shows how large that bias"
+  echo "   alone makes the gap between \"during\" and \"outside\"."
   echo
   echo "Latency is per command from send to reply, measured by the load generator (HDR histogram); ops/s over all"
   echo "$CONNS connections."
@@ -224,6 +255,18 @@ machine=$(head -1 "$TMP/load.txt")
   echo "Memory: after the load, used_memory $(fmt_mib "$USED0"), RSS $(fmt_mib "$RSS0"), Go heap in use $(fmt_mib "$HEAP0");"
   echo "after the last phase, RSS $(fmt_mib "$RSSN"), Go heap in use $(fmt_mib "$HEAPN"). The keys live off-heap"
   echo "(DESIGN.md invariant 1), so a full collection marks a few MiB, not the $DBSIZE keys."
+  echo
+  echo "### GETs whose round trip overlapped a forced collection, and those that overlapped nothing"
+  echo
+  echo "From the traces of the same phases as above (method step 5; \`loadgen gc-overlap\`, also in \`overlap.md\`)."
+  echo "\"share\" is the share of the phase's (or pooled phases') GETs in that row. Read each B row against the"
+  echo "\"D vs B times\" row of the same class: the same spans at the same places in a phase of the same HTTP"
+  echo "requests, with no collection running. B's \"a forced collection\" against D's \"shifted times of a forced"
+  echo "collection\" is what a running collection does to the GETs that overlap it; the gap between \"a forced"
+  echo "collection\" and \"nothing\" within B alone also holds the length bias (method step 5). D's \"anything\" row"
+  echo "is the phase-level control of the table above."
+  echo
+  cat "$OUT/overlap.md"
   echo
   echo "Per-phase figures, machine-readable: \`phases.csv\` (latencies in µs)."
 } >"$OUT/README.md"
