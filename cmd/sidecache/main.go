@@ -134,8 +134,8 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 				EvictedClients: st.EvictedClients.Load(), OutputBufferLimitClosed: st.OutputLimitClosed.Load(),
 				ClientMemory: srv.ClientMemory()}
 		}})
-	// Read before startUpstream, which adds a P for the Go runtime that no loop holds.
 	loops := runtime.GOMAXPROCS(0)
+	reserveRuntimeP()                                      // runtimep.go: one P more than loops
 	stopUpstream, err := startUpstream(cfg, eng, cmd, log) // upstream.go: off unless --upstream
 	if err != nil {
 		return err

@@ -2,7 +2,6 @@ package main
 
 import (
 	"log/slog"
-	"runtime"
 
 	"github.com/sidecache/sidecache/command"
 	"github.com/sidecache/sidecache/config"
@@ -67,7 +66,6 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 		return nil, err
 	}
 	applyUpstreamResilience(cfg, up) // upstream_breaker.go
-	reserveRuntimeP()
 	cmd.SetUpstream(upstreamAdapter{up})
 	for _, name := range []string{"l1-max-ttl", "l1-nil-ttl"} {
 		cfg.OnChange(name, func(c *config.Config) { up.SetTTLs(c.Duration("l1-max-ttl"), c.Duration("l1-nil-ttl")) })
@@ -88,24 +86,6 @@ func startUpstream(cfg *config.Config, eng *engine.Engine, cmd *command.Server, 
 	}
 	return up.Close, nil
 }
-
-// reserveRuntimeP gives the Go scheduler one P more than there are event loops (the loop
-// count was read before). A gnet loop waits for its sockets in epoll_wait, a blocking
-// system call, keeping its P; with as many loops as Ps, an idle sidecar has every P in a
-// loop's epoll_wait and none waiting in the Go netpoller, so a reply from the upstream
-// wakes the rueidis goroutine reading it only when sysmon, which sleeps up to 10 ms when
-// it finds nothing to do, polls the network or takes a P back from a loop: about one miss
-// in a thousand took 15-21 ms that way (results/upstream). The extra P is one the loops
-// cannot hold: when idle it waits in the netpoller, so a reply runs its reader at once.
-// Locking the loops to their threads (gnet's LockOSThread) would not help: a locked
-// goroutine in a system call keeps its P all the same. One loop fewer would free a P as
-// well, but costs the hits, which the loops serve: on 2 CPUs one loop served a fifth fewer
-// than two. The price of the extra P is a thread more than CPUs: on 2 busy CPUs a miss's
-// median rose by a tenth. Only upstream mode reads sockets through the Go netpoller on its
-// hot path, so only it gets the P; the loops stay at the CPU count. Setting GOMAXPROCS
-// also ends the runtime's updates of it from the container's CPU limit, which the loop
-// count, fixed at start, does not follow either.
-func reserveRuntimeP() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1) }
 
 // upstreamReady reports whether upstream mode lets /ready answer ready: with prewarm-ready,
 // not before the prewarm ended.

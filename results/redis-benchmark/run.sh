@@ -104,7 +104,7 @@ awk -F, '
   echo
   echo "Command: \`results/redis-benchmark/run.sh $ROUNDS\` (\`make bench-redis\`) on $(nproc) CPUs, $(uname -sr), $(go version | awk '{print $3}'), redis-server $(redis-server --version | sed 's/.*v=\([^ ]*\).*/\1/')."
   echo "Each server alternately, $ROUNDS rounds per cell, medians; \`redis-benchmark -t get,set -d 64 -r 100000\`."
-  if [ -n "$PIN" ]; then echo "Pinned (\`PIN=1\`): both servers on CPU 1 and redis-benchmark on CPU 0, so sidecache runs one event loop on one core, as under a CPU limit of 1."; else echo "Not pinned: sidecache runs its default GOMAXPROCS ($(nproc)) event loops; all processes share the machine's cores."; fi
+  if [ -n "$PIN" ]; then echo "Pinned (\`PIN=1\`): both servers on CPU 1 and redis-benchmark on CPU 0, so sidecache runs one event loop on one core, as under a CPU limit of 1."; else echo "Not pinned: sidecache runs one event loop per CPU ($(nproc)), and the Go runtime one P more (cmd/sidecache/runtimep.go); all processes share the machine's cores."; fi
   echo "Ratios are sidecache / redis: an ops/s ratio above 1, and latency or CPU ratios below 1, favour sidecache."
   echo
   echo "| transport | -c | -P | test | sidecache ops/s | redis ops/s | ops/s ratio | p50 ratio | p99 ratio |"
