@@ -338,13 +338,16 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 		exp = ss.expAt(off)
 	}
 	val := ss.valOf(off) // stays valid: the arena does not move, large values are referenced
+	ss.replacing(off)
 	noff, buf, err := sd.newEntry(dst, len(val), exp, ss.typeOf(off))
 	if err != nil {
+		ss.replaced()
 		return false, err
 	}
 	copy(buf, val)
 	if err := sd.insert(hd, noff, exp, now); err != nil {
 		sd.freeEntry(noff)
+		ss.replaced()
 		return false, err
 	}
 	if k := sd.find(hd, dst); k >= 0 {

@@ -95,17 +95,18 @@ func (e *Engine) reserve(n, limit int64) bool {
 }
 
 // grant decides the admission of a write that adds need bytes and has evicted kept bytes
-// so far (still counted in used, as its own). done: admitted with reservation res, to be
-// released after the write's allocations, or refused (err); otherwise the writer evicts more
-// and asks again. A write that kept as much as it adds is admitted whatever used memory is:
-// it leaves the segments no fuller than it found them, and what it evicted was never
-// reservable by another writer.
-func (e *Engine) grant(need, kept, limit int64) (res int64, done bool, err error) {
+// so far (still counted in used, as its own); fixed is the part of need that evicting does
+// not lower (an index rebuild's cost falls when the writer evicts from that index). done:
+// admitted with reservation res, to be released after the write's allocations, or refused
+// (err); otherwise the writer evicts more and asks again. A write that kept as much as it
+// adds is admitted whatever used memory is: it leaves the segments no fuller than it found
+// them, and what it evicted was never reservable by another writer.
+func (e *Engine) grant(need, fixed, kept, limit int64) (res int64, done bool, err error) {
 	switch {
 	case limit <= 0 || need <= 0:
 		e.release(kept)
 		return 0, true, nil
-	case need > limit: // evicting everything would not make room
+	case fixed > limit: // evicting everything would not make room
 		e.release(kept)
 		return 0, true, ErrOOM
 	case kept >= need:
@@ -187,13 +188,20 @@ func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int
 	e := s.e
 	var one held
 	var kept int64
+	// s's index changes during admit only by the writer's own evictions from s (it holds
+	// s's lock), which count in s.evicted: insertCost, O(slots) when insert would rebuild,
+	// is recomputed only then, not after every eviction elsewhere.
+	cost, costAt := int64(0), int64(-1)
 	for passes := 0; ; {
 		limit := e.maxMemory.Load()
 		need := base
 		if ins != noInsert && limit > 0 {
-			need += s.insertCost(uint32(ins))
+			if costAt != s.evicted {
+				cost, costAt = s.insertCost(uint32(ins)), s.evicted
+			}
+			need += cost
 		}
-		if res, done, err := e.grant(need, kept, limit); done {
+		if res, done, err := e.grant(need, base, kept, limit); done {
 			return res, err
 		}
 		if h == nil {
@@ -476,7 +484,7 @@ func (d *DB) admitSet(set *segSet, need int64, now int64) (int64, error) {
 	next := 0
 	var kept int64
 	for passes := 0; ; {
-		if res, done, err := e.grant(need, kept, e.maxMemory.Load()); done {
+		if res, done, err := e.grant(need, need, kept, e.maxMemory.Load()); done {
 			return res, err
 		}
 		if n := d.evictHeld(set, &next, now); n > 0 {

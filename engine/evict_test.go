@@ -3,6 +3,7 @@ package engine
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -846,4 +847,119 @@ func TestEvictedRoomStaysWithTheWriter(t *testing.T) {
 		}
 		mustVerify(t, e)
 	}
+}
+
+// An insert whose slot spills past the index's overflow region may rebuild the index more
+// than once: a table grown for an unlucky cluster can still be too short at the end, and
+// then the next is built, until one holds every entry. The gate reserves what the whole
+// chain of rebuilds adds, not only the first: under noeviction the write is refused and
+// changes nothing, under an evicting policy used memory stays within maxmemory.
+func TestInsertReservesEveryRebuildOfASpill(t *testing.T) {
+	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
+		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
+		d := e.DB(0)
+		s := &d.segs[0]
+		// Keys whose hashes are homed in the last slot of every table up to 4096 homes:
+		// 129 fill the tail of the first table exactly, the 130th is the write.
+		var keys [][]byte
+		for i := 0; len(keys) < 130; i++ {
+			k := []byte(fmt.Sprint("k", i))
+			if _, h := d.seg(k); h >= ^uint32(0)-^uint32(0)/4096 {
+				keys = append(keys, k)
+			}
+		}
+		key, val := keys[129], []byte("v")
+		// What an earlier flood of identical hashes leaves (spill doubles the overflow
+		// region): each rebuild for a bigger capacity keeps the same tail, so only the one
+		// that doubles the overflow again (past 4 n + 1024 homes) holds key.
+		s.mu.Lock()
+		s.idx.minExtra = 128
+		s.mu.Unlock()
+		for _, k := range keys[:129] {
+			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.mu.Lock()
+		_, h := d.seg(key)
+		if s.idx.roomAfter(h, 1) || s.idx.full() {
+			t.Fatal("the cluster does not fill the tail")
+		}
+		first := s.idx.spillBytes()
+		s.mu.Unlock()
+		before := e.UsedMemory()
+		// Room for the entry and the first rebuild, not for the chain.
+		maxmem := before + entryCost(len(key), len(val)) + first + 4096
+		e.SetMaxMemory(maxmem)
+		ok, err := d.Set(key, val, t0, SetOptions{}, nil)
+		u := e.UsedMemory()
+		if p == evict.NoEviction {
+			if err != ErrOOM || u != before {
+				t.Fatalf("noeviction: set %v %v, used %d -> %d (maxmemory %d)", ok, err, before, u, maxmem)
+			}
+		} else if err != nil || !ok {
+			t.Fatalf("%v: set %v %v", p, ok, err)
+		}
+		if u > maxmem {
+			t.Fatalf("%v: used memory %d over maxmemory %d", p, u, maxmem)
+		}
+		mustVerify(t, e)
+	}
+}
+
+// A rewrite into a new entry (SET of another size, APPEND past the chunk, a hash's new blob)
+// allocates the new entry before it frees the old one, under the segment lock. With the
+// segments exactly at maxmemory, OverLimit must never see both at once: it would make
+// denyOOM evict a key for nothing, or under noeviction refuse another client's write.
+func TestRewriteNeverShowsOldAndNewEntry(t *testing.T) {
+	if runtime.GOMAXPROCS(0) < 2 {
+		t.Skip("needs a second P to look while the writer holds the lock")
+	}
+	f := func(name string, small, add int, appends bool) {
+		t.Helper()
+		e := open(t, Config{Databases: 1, Segments: 1})
+		d := e.DB(0)
+		key := []byte("k")
+		sv, bv, av := make([]byte, small), make([]byte, small+add), make([]byte, add)
+		if _, err := d.Set(key, sv, t0, SetOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+		e.SetMaxMemory(e.UsedMemory() + entryCost(len(key), len(bv)) - entryCost(len(key), len(sv)))
+		var stop atomic.Bool
+		var over, looks atomic.Int64
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for !stop.Load() {
+				if e.OverLimit() {
+					over.Add(1)
+				}
+				looks.Add(1)
+			}
+		}()
+		var err error
+		for i := 0; i < 3000 && err == nil; i++ {
+			switch i % 3 {
+			case 0:
+				_, err = d.Set(key, bv, t0, SetOptions{}, nil)
+			case 1:
+				_, err = d.Set(key, sv, t0, SetOptions{}, nil)
+			case 2:
+				if appends {
+					_, err = d.Append(key, av, t0)
+				}
+			}
+		}
+		stop.Store(true)
+		<-done
+		if err != nil {
+			t.Fatal(name, err)
+		}
+		if n := over.Load(); n != 0 {
+			t.Fatalf("%s: OverLimit true %d times in %d looks while one key was rewritten at maxmemory", name, n, looks.Load())
+		}
+		mustVerify(t, e)
+	}
+	f("inline", 1000, 1000, true)
+	f("large", 40<<10, 40<<10, false) // a large value's APPEND regrows in place, with slack
 }

@@ -144,8 +144,10 @@ func (s *segment) reblob(h uint32, i int, p hbPlan, now int64) (int, error) {
 	if s.idx.slots[i].meta&metaTTL != 0 {
 		exp = s.expAt(off)
 	}
+	s.replacing(off)
 	noff, _, err := s.newEntry(s.keyOf(off), p.size, exp, TypeHash)
 	if err != nil {
+		s.replaced()
 		return i, err
 	}
 	s.setValueLen(noff, s.valueCap(noff))

@@ -78,15 +78,6 @@ func tableBytes(c, minExtra uint32) (int, uint32) {
 	return size, n - extra(n) // extra(n-extra(n)) <= extra(n): the overflow fits
 }
 
-// growBytes returns how many bytes the next insert adds to the index (0 if it fits).
-func (x *index) growBytes() int64 {
-	if x.mem != nil && !x.full() {
-		return 0
-	}
-	size, _ := tableBytes(nextCap(x.cap), x.minExtra)
-	return int64(size - len(x.mem))
-}
-
 // growBytesFor returns an upper bound of the bytes k inserts add to the index, as insert
 // grows it (a rare rebuild past a cluster at the end may add a little more).
 func (x *index) growBytesFor(k uint32) int64 {
@@ -120,11 +111,65 @@ func (x *index) roomAfter(h uint32, k uint32) bool {
 
 // spill returns the capacity and overflow region insert rebuilds with when a new slot finds
 // no empty slot at or after its home (a cluster ran into the end of the overflow region).
-func (x *index) spill() (c, minExtra uint32) {
-	if x.cap > 4*x.n+1024 { // growing does not help: identical hashes at the end
-		return x.cap, max(64, x.minExtra*2)
+func (x *index) spill() (c, minExtra uint32) { return x.respill(x.cap, x.minExtra) }
+
+// respill returns the capacity and overflow region of the table to build when one of c
+// homes and overflow minExtra cannot hold x's entries (and, for insert, a new one). Rebuild
+// and insert's spill take the same steps, so the gate can follow the chain (chainBytes).
+func (x *index) respill(c, minExtra uint32) (uint32, uint32) {
+	if c > 4*x.n+1024 { // growing does not help: identical hashes at the end
+		return c, max(64, minExtra*2)
 	}
-	return x.cap + x.cap/4 + 8, x.minExtra // an unlucky cluster; a bigger table spreads it
+	return c + c/4 + 8, minExtra // an unlucky cluster; a bigger table spreads it
+}
+
+// chainBytes returns an upper bound of what inserting a new entry with hash h adds to the
+// index when insert rebuilds it, first for at least c homes and overflow minExtra: a rebuilt
+// table that still cannot hold every entry and the new one is followed by the next
+// (respill), until one holds them all. The rebuilds in between are unmapped at once; only
+// the last stays in used memory.
+func (x *index) chainBytes(h, c, minExtra uint32) int64 {
+	for {
+		size, nc := tableBytes(c, minExtra)
+		if x.holdsWith(h, nc, uint32(size/slotSize)) {
+			return int64(size - len(x.mem))
+		}
+		c, minExtra = x.respill(nc, minExtra)
+	}
+}
+
+// holdsWith reports whether a table of c homes and l slots holds x's entries and one more
+// with hash h. It puts them, in x's slot order with h where its hash falls, each in the
+// first slot after the previous one and not before its home: a valid placement, so the
+// last slot it uses is at or after the last one linear probing uses (the least possible:
+// it fills from the homes up), and a yes is never wrong. Entries sharing a home in x are
+// not sorted by hash, so a no can be wrong near the end of the table; it only makes the
+// reservation larger. O(slots), no allocation; chainBytes calls it only when insert would
+// rebuild.
+func (x *index) holdsWith(h, c, l uint32) bool {
+	free := uint32(0) // the first slot after the last one used
+	put := func(hh uint32) bool {
+		p := max(uint32(uint64(hh)*uint64(c)>>32), free)
+		free = p + 1
+		return p < l
+	}
+	pending := true
+	for i := range x.slots {
+		sl := &x.slots[i]
+		if sl.meta&metaUsed == 0 {
+			continue
+		}
+		if pending && sl.hash > h {
+			pending = false
+			if !put(h) {
+				return false
+			}
+		}
+		if !put(sl.hash) {
+			return false
+		}
+	}
+	return !pending || put(h)
 }
 
 // spillBytes returns what that rebuild adds to the index.
@@ -193,11 +238,7 @@ func (x *index) rebuild(c uint32) (delta int64, old []byte, ok bool) {
 		if !fits {
 			// Rare (a cluster ran off the end): this table was never live, unmapped at once.
 			unmapTable(mem)
-			if nc > 4*x.n+1024 { // growing does not help: identical hashes at the end
-				minExtra = max(64, minExtra*2)
-			} else { // an unlucky cluster ran off the end; a bigger table spreads it
-				c = nc + nc/4 + 8
-			}
+			c, minExtra = x.respill(nc, minExtra)
 			continue
 		}
 		delta = int64(len(mem) - len(x.mem))

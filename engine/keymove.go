@@ -97,13 +97,18 @@ func (d *DB) transfer(to *DB, src, dst []byte, mode transferMode, now int64) (bo
 		exp = ss.expAt(off)
 	}
 	val := ss.valOf(off) // stays valid: the arena does not move, large values are referenced
+	if mode == transferMove {
+		ss.replacing(off)
+	}
 	noff, buf, err := sd.newEntry(dst, len(val), exp, ss.typeOf(off))
 	if err != nil {
+		ss.replaced()
 		return false, err
 	}
 	copy(buf, val)
 	if err := sd.insert(hd, noff, exp, now); err != nil {
 		sd.freeEntry(noff)
+		ss.replaced()
 		return false, err
 	}
 	if mode == transferMove {

@@ -31,7 +31,10 @@ type segment struct {
 	// leave segBytes, not used, and are added up in kept for that writer. Guarded by mu.
 	keep bool
 	kept int64
-	_    [64]byte // keep neighbouring segments' locks off this cache line
+	// credit is what replacing (a rewrite) took off segBytes ahead of freeing the old entry;
+	// the frees that follow take it from here instead of segBytes. Guarded by mu.
+	credit int64
+	_      [64]byte // keep neighbouring segments' locks off this cache line
 }
 
 type segData struct {
@@ -144,12 +147,34 @@ func (s *segment) addUsed(d int64) {
 		s.e.used.Add(d)
 		s.e.segBytes.Add(d)
 	case d < 0:
-		s.e.segBytes.Add(d)
+		c := min(s.credit, -d)
+		s.credit -= c
+		s.e.segBytes.Add(d + c)
 		if s.keep {
 			s.kept -= d
 		} else {
 			s.e.used.Add(d)
 		}
+	}
+}
+
+// replacing removes the entry at off from segBytes before the entry that replaces it is
+// allocated (used keeps it until freeEntry, which the gate's reservation relies on): so
+// segBytes never counts old and new at once, and OverLimit sees no excess that lasts only
+// while the writer holds s's lock. The old entry stays readable until freeEntry(off),
+// which must follow under the same lock; if the replacement fails, replaced undoes it.
+func (s *segment) replacing(off uint32) {
+	n := s.entrySize(off)
+	s.credit += n
+	s.e.segBytes.Add(-n)
+}
+
+// replaced returns to segBytes what replacing took and no free has used: nothing after
+// freeEntry, the whole entry when the replacement failed.
+func (s *segment) replaced() {
+	if s.credit != 0 {
+		s.e.segBytes.Add(s.credit)
+		s.credit = 0
 	}
 }
 
@@ -355,18 +380,20 @@ func (s *segment) lookup(h uint32, key []byte, now int64) int {
 }
 
 // insertCost is what inserting a new key with index hash h adds to used memory beyond its
-// entry: the growth of a table at its load limit, or the rebuild of one where no slot at or
-// after h's home is free (insert's spill). Only a rebuild at the grown table's lower load
-// that still spills (rarer yet) is left out.
+// entry (an upper bound): the growth of a table at its load limit, or the rebuild of one
+// where no slot at or after h's home is free (insert's spill), each with the further
+// rebuilds of a table that still spills (chainBytes). O(1) unless insert would rebuild, then
+// O(slots), which the rebuild costs anyway.
 func (s *segment) insertCost(h uint32) int64 {
 	x := &s.idx
-	if x.mem == nil || x.full() {
-		return x.growBytes()
-	}
-	if x.roomAfter(h, 1) {
+	switch {
+	case x.mem == nil || x.full():
+		return x.chainBytes(h, nextCap(x.cap), x.minExtra)
+	case x.roomAfter(h, 1):
 		return 0
 	}
-	return x.spillBytes()
+	c, extra := x.spill()
+	return x.chainBytes(h, c, extra)
 }
 
 // insert adds a slot for a new entry (the key is known to be absent).

@@ -150,8 +150,10 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 				i = s.slotOf(h, off)
 			}
 		}
+		s.replacing(off)
 		noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
 		if err != nil {
+			s.replaced()
 			return err
 		}
 		copy(buf, val)
@@ -359,8 +361,10 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 	if sl.meta&metaTTL != 0 {
 		exp = s.expAt(off)
 	}
+	s.replacing(off)
 	noff, v, err := s.newEntry(key, n, exp, s.typeOf(off))
 	if err != nil {
+		s.replaced()
 		return nil, i, err
 	}
 	m := copy(v, s.valOf(off))

@@ -88,6 +88,9 @@ func (s *segment) verify(d *DB, si int, chunks *[maxNumClasses]int64) error {
 	if int64(len(x.mem)) != s.idxBytes {
 		return fmt.Errorf("index bytes %d, mapping %d", s.idxBytes, len(x.mem))
 	}
+	if s.credit != 0 { // a rewrite's replacing without its freeEntry or replaced
+		return fmt.Errorf("%d bytes of a replaced entry still credited", s.credit)
+	}
 	var keys, ttls, chunk, large int64
 	var live [maxNumClasses]int64
 	largeLive := 0
