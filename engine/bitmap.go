@@ -369,7 +369,7 @@ func (d *DB) BitOp(op BitOpKind, dst []byte, srcs [][]byte, now int64, scratch [
 	}
 	if d.e.maxMemory.Load() > 0 {
 		// As MSET: an upper bound (the old value is not credited), with dst's index growth.
-		r, err := d.admitSet(&set, entryCost(len(dst), maxLen)+ds.idx.growBytesFor(1), now)
+		r, err := d.admitSet(&set, entryCost(len(dst), maxLen)+ds.idx.growBytesFor(1), nil, now)
 		if err != nil {
 			return 0, res, err
 		}

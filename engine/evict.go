@@ -476,19 +476,27 @@ func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) 
 	return 0, skipped
 }
 
-// admitSet is admit for a write holding every segment in set (MSET): need is an upper bound
-// of what the whole write adds.
-func (d *DB) admitSet(set *segSet, need int64, now int64) (int64, error) {
+// admitSet is admit for a write holding every segment in set (MSET): base plus idx() is an
+// upper bound of what the whole write adds, idx (nil: none) the part that is the held
+// indexes' growth, which evicting from them lowers: it is asked again after each such
+// eviction, base is not.
+func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) (int64, error) {
 	e := d.e
 	h := held{d: d, set: set}
 	next := 0
-	var kept int64
+	var kept, grow int64
+	stale := idx != nil
 	for passes := 0; ; {
-		if res, done, err := e.grant(need, need, kept, e.maxMemory.Load()); done {
+		limit := e.maxMemory.Load()
+		if stale && limit > 0 {
+			grow, stale = idx(), false
+		}
+		if res, done, err := e.grant(base+grow, base, kept, limit); done {
 			return res, err
 		}
 		if n := d.evictHeld(set, &next, now); n > 0 {
 			kept += n
+			stale = idx != nil
 			continue
 		}
 		n, err := e.evictElsewhereOrGiveUp(&h, &passes, now)

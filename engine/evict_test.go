@@ -626,6 +626,20 @@ func TestEvictingSetDoesNotAllocate(t *testing.T) {
 	if n := testing.AllocsPerRun(1000, set); n != 0 {
 		t.Fatalf("%v allocations per evicting SET", n)
 	}
+	// MSET's gate (its per-segment plan, asked again after each eviction) allocates nothing.
+	kv := make([][]byte, 8)
+	mset := func() {
+		for k := 0; k < len(kv); k += 2 {
+			kv[k], kv[k+1] = keys[i%len(keys)], val
+			i++
+		}
+		if _, err := d.MSet(kv, false, t0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := testing.AllocsPerRun(1000, mset); n != 0 {
+		t.Fatalf("%v allocations per evicting MSET", n)
+	}
 }
 
 // While used memory is above a lowered limit, a write evicts about what it adds, not the
@@ -962,4 +976,71 @@ func TestRewriteNeverShowsOldAndNewEntry(t *testing.T) {
 	}
 	f("inline", 1000, 1000, true)
 	f("large", 40<<10, 40<<10, false) // a large value's APPEND regrows in place, with slack
+}
+
+// MSET reserves, per segment, every index rebuild its new keys can chain: keys homed past
+// the end of a full overflow region rebuild the index, and a rebuilt table still too short
+// for the cluster is followed by the next. Under noeviction the MSET is refused and writes
+// no key; under an evicting policy used memory stays within maxmemory.
+func TestMSetReservesEveryRebuildOfASpill(t *testing.T) {
+	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
+		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
+		d := e.DB(0)
+		s := &d.segs[0]
+		// As in TestInsertReservesEveryRebuildOfASpill: 129 keys homed in the last slot of
+		// every table up to 4096 homes fill the tail; the MSET adds three more and
+		// overwrites one of the 129.
+		var keys [][]byte
+		for i := 0; len(keys) < 132; i++ {
+			k := []byte(fmt.Sprint("k", i))
+			if _, h := d.seg(k); h >= ^uint32(0)-^uint32(0)/4096 {
+				keys = append(keys, k)
+			}
+		}
+		val := []byte("v")
+		s.mu.Lock()
+		s.idx.minExtra = 128
+		s.mu.Unlock()
+		for _, k := range keys[:129] {
+			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		kv := [][]byte{keys[0], val, keys[129], val, keys[130], val, keys[131], val}
+		s.mu.Lock()
+		for _, k := range keys[129:] {
+			if _, h := d.seg(k); s.idx.roomAfter(h, 1) || s.idx.full() {
+				t.Fatal("the cluster does not fill the tail")
+			}
+		}
+		// What the gate reserved before it followed the chain: the growth for the pairs
+		// and one spill.
+		one := s.idx.growBytesFor(4) + s.idx.spillBytes()
+		s.mu.Unlock()
+		before := e.UsedMemory()
+		var entries int64
+		for k := 0; k < len(kv); k += 2 {
+			entries += entryCost(len(kv[k]), len(kv[k+1]))
+		}
+		maxmem := before + entries + one + 4096
+		e.SetMaxMemory(maxmem)
+		ok, err := d.MSet(kv, false, t0)
+		u := e.UsedMemory()
+		if p == evict.NoEviction {
+			if err != ErrOOM || ok || u != before {
+				t.Fatalf("noeviction: mset %v %v, used %d -> %d (maxmemory %d)", ok, err, before, u, maxmem)
+			}
+			for _, k := range keys[129:] {
+				if found, _ := d.Get(k, t0, func([]byte) {}); found {
+					t.Fatalf("noeviction: refused MSET wrote %s", k)
+				}
+			}
+		} else if err != nil || !ok {
+			t.Fatalf("%v: mset %v %v", p, ok, err)
+		}
+		if u > maxmem {
+			t.Fatalf("%v: used memory %d over maxmemory %d", p, u, maxmem)
+		}
+		mustVerify(t, e)
+	}
 }

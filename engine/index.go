@@ -116,8 +116,12 @@ func (x *index) spill() (c, minExtra uint32) { return x.respill(x.cap, x.minExtr
 // respill returns the capacity and overflow region of the table to build when one of c
 // homes and overflow minExtra cannot hold x's entries (and, for insert, a new one). Rebuild
 // and insert's spill take the same steps, so the gate can follow the chain (chainBytes).
-func (x *index) respill(c, minExtra uint32) (uint32, uint32) {
-	if c > 4*x.n+1024 { // growing does not help: identical hashes at the end
+func (x *index) respill(c, minExtra uint32) (uint32, uint32) { return respillAt(x.n, c, minExtra) }
+
+// respillAt is respill for a table holding n entries (batchBytes follows it ahead of the
+// inserts that raise n).
+func respillAt(n, c, minExtra uint32) (uint32, uint32) {
+	if c > 4*n+1024 { // growing does not help: identical hashes at the end
 		return c, max(64, minExtra*2)
 	}
 	return c + c/4 + 8, minExtra // an unlucky cluster; a bigger table spreads it
@@ -131,27 +135,27 @@ func (x *index) respill(c, minExtra uint32) (uint32, uint32) {
 func (x *index) chainBytes(h, c, minExtra uint32) int64 {
 	for {
 		size, nc := tableBytes(c, minExtra)
-		if x.holdsWith(h, nc, uint32(size/slotSize)) {
+		if x.holdsWith(h, 1, nc, uint32(size/slotSize)) {
 			return int64(size - len(x.mem))
 		}
 		c, minExtra = x.respill(nc, minExtra)
 	}
 }
 
-// holdsWith reports whether a table of c homes and l slots holds x's entries and one more
-// with hash h. It puts them, in x's slot order with h where its hash falls, each in the
+// holdsWith reports whether a table of c homes and l slots holds x's entries and k more
+// with hash h. It puts them, in x's slot order with the k where h falls, each in the
 // first slot after the previous one and not before its home: a valid placement, so the
 // last slot it uses is at or after the last one linear probing uses (the least possible:
 // it fills from the homes up), and a yes is never wrong. Entries sharing a home in x are
 // not sorted by hash, so a no can be wrong near the end of the table; it only makes the
-// reservation larger. O(slots), no allocation; chainBytes calls it only when insert would
-// rebuild.
-func (x *index) holdsWith(h, c, l uint32) bool {
-	free := uint32(0) // the first slot after the last one used
-	put := func(hh uint32) bool {
-		p := max(uint32(uint64(hh)*uint64(c)>>32), free)
-		free = p + 1
-		return p < l
+// reservation larger. O(slots), no allocation; chainBytes and batchBytes call it only when
+// an insert would rebuild.
+func (x *index) holdsWith(h, k, c, l uint32) bool {
+	free := uint64(0) // the first slot after the last one used
+	put := func(hh, k uint32) bool {
+		p := max(uint64(hh)*uint64(c)>>32, free)
+		free = p + uint64(k)
+		return free <= uint64(l)
 	}
 	pending := true
 	for i := range x.slots {
@@ -161,15 +165,67 @@ func (x *index) holdsWith(h, c, l uint32) bool {
 		}
 		if pending && sl.hash > h {
 			pending = false
-			if !put(h) {
+			if !put(h, k) {
 				return false
 			}
 		}
-		if !put(sl.hash) {
+		if !put(sl.hash, 1) {
 			return false
 		}
 	}
-	return !pending || put(h)
+	return !pending || put(h, k)
+}
+
+// batchBytes returns an upper bound of what inserting kNew new entries adds to the index
+// (MSET), none with a hash above h, while k entries in all (kNew and those overwritten in
+// place) may land in it. It follows the tables the inserts build, table-full growths
+// (nextCap) and spills (respillAt) alike, with all k moved to h, the latest hash: a table
+// holding x's entries and k more at h (holdsWith) holds any k of them. A table that does
+// not is taken to spill at the next insert, the earliest a spill can come, and to be
+// rebuilt until one does; a table that does never spills. Only the last table stays in
+// used memory. Counting the overwritten keys in k keeps the bound when the gate evicts one
+// of them (it is then inserted). O(slots) for each rebuild, which the inserts cost anyway,
+// else roomAfter's scan of the tail; no allocation.
+func (x *index) batchBytes(h, k, kNew uint32) int64 {
+	if kNew == 0 {
+		return 0
+	}
+	mapped := x.mem != nil
+	holds := mapped && x.roomAfter(h, k)
+	if holds && uint64(x.n+kNew)*10 <= uint64(x.cap)*9 { // no insert finds the table full
+		return 0
+	}
+	n, c, minExtra, size := x.n, x.cap, x.minExtra, len(x.mem)
+	build := func(want uint32) {
+		for {
+			var nc uint32
+			size, nc = tableBytes(want, minExtra)
+			if x.holdsWith(h, k, nc, uint32(size/slotSize)) {
+				c, mapped, holds = nc, true, true
+				return
+			}
+			want, minExtra = respillAt(n, nc, minExtra)
+		}
+	}
+	for kNew > 0 {
+		switch {
+		case !mapped || uint64(n+1)*10 > uint64(c)*9:
+			build(nextCap(c))
+		case !holds:
+			var want uint32
+			want, minExtra = respillAt(n, c, minExtra)
+			build(want)
+		}
+		// The table holds them all now: the inserts up to its load limit go in at once
+		// (at least the one that rebuilt it, as insert places it without a second look).
+		step := uint32(1)
+		if full := uint32(uint64(c) * 9 / 10); full > n+1 {
+			step = min(kNew, full-n)
+		}
+		n += step
+		kNew -= step
+	}
+	return int64(size - len(x.mem))
 }
 
 // spillBytes returns what that rebuild adds to the index.

@@ -203,31 +203,37 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 			}
 		}
 	}
-	// All or nothing: reserve an upper bound up front, every pair counted as a new key
+	// All or nothing: reserve an upper bound up front, every pair's entry counted as new
 	// (old entries freed by the overwrites are not credited, and a key evicted to make room
-	// is then indeed new), with each index grown for all of its pairs.
+	// is then indeed new), with each index's whole chain of rebuilds (batchBytes).
 	if d.e.maxMemory.Load() > 0 {
-		// perSeg counts the pairs per segment, for the index growth they may cause, and
-		// last is the hash among them whose home is last, for insert's spill (insertCost).
-		var perSeg [maxSegments]uint32
-		var last [maxSegments]uint32
+		// Per segment: pairs, last the greatest hash among them (where they may land), and
+		// fresh+evicted how many are new: absent now, or evicted since (by the gate).
+		var pairs, last [maxSegments]uint32
+		var fresh [maxSegments]int64
 		for k := 0; k+1 < len(kv); k += 2 {
 			si, h := d.segOf(hashKey(kv[k]))
-			if perSeg[si] == 0 || d.segs[si].idx.home(h) > d.segs[si].idx.home(last[si]) {
-				last[si] = h
+			s := &d.segs[si]
+			if pairs[si] == 0 {
+				last[si], fresh[si] = h, -s.evicted
 			}
-			perSeg[si]++
+			last[si] = max(last[si], h)
+			pairs[si]++
+			if s.lookup(h, kv[k], now) < 0 {
+				fresh[si]++
+			}
 		}
-		for si, n := range perSeg[:len(d.segs)] {
-			if n != 0 {
-				x := &d.segs[si].idx
-				cost += x.growBytesFor(n)
-				if x.mem != nil && !x.roomAfter(last[si], n) {
-					cost += x.spillBytes()
+		idx := func() int64 {
+			var grow int64
+			for si, n := range pairs[:len(d.segs)] {
+				if n != 0 {
+					s := &d.segs[si]
+					grow += s.idx.batchBytes(last[si], n, uint32(min(int64(n), fresh[si]+s.evicted)))
 				}
 			}
+			return grow
 		}
-		res, err := d.admitSet(&set, cost, now)
+		res, err := d.admitSet(&set, cost, idx, now)
 		if err != nil {
 			return false, err
 		}
