@@ -875,13 +875,7 @@ func TestInsertReservesEveryRebuildOfASpill(t *testing.T) {
 		s := &d.segs[0]
 		// Keys whose hashes are homed in the last slot of every table up to 4096 homes:
 		// 129 fill the tail of the first table exactly, the 130th is the write.
-		var keys [][]byte
-		for i := 0; len(keys) < 130; i++ {
-			k := []byte(fmt.Sprint("k", i))
-			if _, h := d.seg(k); h >= ^uint32(0)-^uint32(0)/4096 {
-				keys = append(keys, k)
-			}
-		}
+		keys := tailKeys(d, 130)
 		key, val := keys[129], []byte("v")
 		// What an earlier flood of identical hashes leaves (spill doubles the overflow
 		// region): each rebuild for a bigger capacity keeps the same tail, so only the one
@@ -990,13 +984,7 @@ func TestMSetReservesEveryRebuildOfASpill(t *testing.T) {
 		// As in TestInsertReservesEveryRebuildOfASpill: 129 keys homed in the last slot of
 		// every table up to 4096 homes fill the tail; the MSET adds three more and
 		// overwrites one of the 129.
-		var keys [][]byte
-		for i := 0; len(keys) < 132; i++ {
-			k := []byte(fmt.Sprint("k", i))
-			if _, h := d.seg(k); h >= ^uint32(0)-^uint32(0)/4096 {
-				keys = append(keys, k)
-			}
-		}
+		keys := tailKeys(d, 132)
 		val := []byte("v")
 		s.mu.Lock()
 		s.idx.minExtra = 128
@@ -1043,4 +1031,25 @@ func TestMSetReservesEveryRebuildOfASpill(t *testing.T) {
 		}
 		mustVerify(t, e)
 	}
+}
+
+// spillBytes is what the one rebuild a spill starts adds to the index: the reservation the
+// gate made before it walked the whole rebuild chain (chainBytes), kept to size the tests.
+func (x *index) spillBytes() int64 {
+	c, extra := x.spill()
+	size, _ := tableBytes(c, extra)
+	return int64(size - len(x.mem))
+}
+
+// tailKeys returns n keys whose hashes are homed in the last slot of every index table up
+// to 4096 homes: each table's overflow region takes them all.
+func tailKeys(d *DB, n int) [][]byte {
+	var keys [][]byte
+	for i := 0; len(keys) < n; i++ {
+		k := []byte(fmt.Sprint("k", i))
+		if _, h := d.seg(k); h >= ^uint32(0)-^uint32(0)/4096 {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }

@@ -228,13 +228,6 @@ func (x *index) batchBytes(h, k, kNew uint32) int64 {
 	return int64(size - len(x.mem))
 }
 
-// spillBytes returns what that rebuild adds to the index.
-func (x *index) spillBytes() int64 {
-	c, extra := x.spill()
-	size, _ := tableBytes(c, extra)
-	return int64(size - len(x.mem))
-}
-
 func nextCap(c uint32) uint32 {
 	if c < minIndexCap {
 		return minIndexCap

@@ -388,7 +388,7 @@ func (c *Conn) newCached(d *engine.DB, db int, proto protocol.Version, o op, arg
 	r.left.Store(1)
 	k := o.kind()
 	for i, key := range keys {
-		if len(keys) > 1 && c.u.stale.until.Load() == 0 && !c.u.l1.slots.drainingAny(keys[i:i+1]) &&
+		if len(keys) > 1 && c.u.stale.until.Load() == 0 && !c.u.l1.slots.drainingKey(key) &&
 			c.capture(d, k, key, now, &r.res[i]) {
 			continue
 		}

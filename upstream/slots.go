@@ -70,12 +70,21 @@ func (e *slotEpochs) drainingAny(keys [][]byte) bool {
 		return false
 	}
 	for _, k := range keys {
-		s := keySlot(k)
-		if e.bits[s>>6].Load()&(1<<(s&63)) != 0 {
+		if e.drainBit(k) {
 			return true
 		}
 	}
 	return false
+}
+
+// drainingKey is drainingAny for one key.
+func (e *slotEpochs) drainingKey(key []byte) bool {
+	return e != nil && e.draining.Load() != 0 && e.drainBit(key)
+}
+
+func (e *slotEpochs) drainBit(key []byte) bool {
+	s := keySlot(key)
+	return e.bits[s>>6].Load()&(1<<(s&63)) != 0
 }
 
 // dropSlots makes the L1 forget what it holds of the slots in set: their fetches in flight

@@ -130,9 +130,7 @@ func TestSlotDropKeepsOtherSlots(t *testing.T) {
 	}
 	waitFor(t, moved+" cached again", func() bool { return cached(u, 0, moved) })
 	hitOnly(t, a, moved, "$1\r\nm\r\n")
-	if s := &u.stats; s.SlotDrops[DropConnection].Load() != 1 || s.SlotsDropped[DropConnection].Load() != 1 || s.Flushes.Load() != 0 {
-		t.Fatalf("drops %d, slots %d, flushes %d", s.SlotDrops[DropConnection].Load(), s.SlotsDropped[DropConnection].Load(), s.Flushes.Load())
-	}
+	wantConnectionDrop(t, u, 1)
 }
 
 // While a slot drains, its entries still in the engine answer nothing: the read goes to
@@ -232,9 +230,7 @@ func TestNodeConnEndDropsOnlyItsSlots(t *testing.T) {
 		t.Fatal("the lost node's key is still in L1")
 	}
 	hitOnly(t, a, kb, "$1\r\nb\r\n")
-	if s := &u.stats; s.SlotDrops[DropConnection].Load() != 1 || s.SlotsDropped[DropConnection].Load() != 8192 || s.Flushes.Load() != 0 {
-		t.Fatalf("drops %d, slots %d, flushes %d", s.SlotDrops[DropConnection].Load(), s.SlotsDropped[DropConnection].Load(), s.Flushes.Load())
-	}
+	wantConnectionDrop(t, u, 8192)
 }
 
 // A nil with no connection end behind it is a null push: the slots of the open connections
@@ -337,5 +333,13 @@ func TestHitAllocsWhileDraining(t *testing.T) {
 	})
 	if n != 0 || drained(u) {
 		t.Fatalf("hit while a slot drains: %.1f allocations (draining %v)", n, !drained(u))
+	}
+}
+
+// wantConnectionDrop checks that one connection end dropped slots slots, with no flush.
+func wantConnectionDrop(t *testing.T, u *Upstream, slots int64) {
+	t.Helper()
+	if s := &u.stats; s.SlotDrops[DropConnection].Load() != 1 || s.SlotsDropped[DropConnection].Load() != slots || s.Flushes.Load() != 0 {
+		t.Fatalf("drops %d, slots %d, flushes %d", s.SlotDrops[DropConnection].Load(), s.SlotsDropped[DropConnection].Load(), s.Flushes.Load())
 	}
 }

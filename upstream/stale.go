@@ -147,7 +147,7 @@ func (u *Upstream) staleHit(now, until int64, key []byte) bool {
 func (u *Upstream) serveStale(f *flight) {
 	until := u.stale.until.Load()
 	now := time.Now().UnixMilli()
-	if until == 0 || now >= until || u.l1.slots.drainingAny([][]byte{f.key}) {
+	if until == 0 || now >= until || u.l1.slots.drainingKey(f.key) {
 		return
 	}
 	// Shared flushMu: a hold's end flushes under it exclusively, so the entry read here is

@@ -20,12 +20,9 @@ package main
 // Skipped only when redis-server is missing or was built without TLS.
 
 import (
-	"net"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 )
 
 // tlsCluster is three primaries over TLS; node i owns the i-th third of the slots.
@@ -45,18 +42,8 @@ var clusterThirds = [3][2]int{{0, 5460}, {5461, 10922}, {10923, 16383}}
 // fails it.
 func startRedisClusterTLS(t *testing.T, p *testPKI) (*proc, int) {
 	t.Helper()
-	bin, err := exec.LookPath("redis-server")
-	if err != nil {
-		t.Skipf("redis-server not installed: %v", err)
-	}
-	port, bus := freePort(t), freePort(t)
-	args := []string{
-		"--port", "0",
-		"--tls-port", strconv.Itoa(port),
-		"--tls-cert-file", p.ServerCert,
-		"--tls-key-file", p.ServerKey,
-		"--tls-ca-cert-file", p.CA,
-		"--tls-auth-clients", "yes",
+	bus := freePort(t)
+	r := launchRedisTLS(t, p, "yes", true, []string{
 		// A node's outgoing connections (bus, MIGRATE) need a certificate the other nodes
 		// accept as a client's: the server certificate is for server authentication only.
 		"--tls-client-cert-file", p.ClientCert,
@@ -67,49 +54,8 @@ func startRedisClusterTLS(t *testing.T, p *testPKI) (*proc, int) {
 		"--cluster-config-file", "nodes.conf",
 		"--cluster-port", strconv.Itoa(bus),
 		"--cluster-node-timeout", "2000",
-		"--bind", "127.0.0.1",
-		"--save", "",
-		"--appendonly", "no",
-		"--dir", shortTempDir(t),
-	}
-	r := &proc{Name: "redis-cluster-tls", Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(port)),
-		out: &syncBuffer{}, done: make(chan struct{})}
-	r.cmd = exec.Command(bin, args...)
-	r.cmd.Stdout, r.cmd.Stderr = r.out, r.out
-	if err := r.cmd.Start(); err != nil {
-		t.Fatalf("start redis-server: %v", err)
-	}
-	r.PID = r.cmd.Process.Pid
-	go func() { r.cmd.Wait(); close(r.done) }()
-	t.Cleanup(func() {
-		r.stop()
-		if t.Failed() {
-			t.Logf("redis-server (pid %d, %s) output:\n%s", r.PID, r.Addr, tail(r.out.String(), 4000))
-		}
 	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		c, err := dialTLS(t, r.Addr, p.clientConfig())
-		if err == nil {
-			var rep []byte
-			if err = c.Send(encodeCommand([]string{"PING"})); err == nil {
-				rep, err = c.Read()
-			}
-			c.Close()
-			if err == nil && string(rep) == "+PONG\r\n" {
-				return r, bus
-			}
-		}
-		if r.exited() {
-			if out := r.out.String(); redisLacksTLS(out) {
-				t.Skipf("redis-server was built without TLS:\n%s", tail(out, 1000))
-			}
-		}
-		if r.exited() || time.Now().After(deadline) {
-			t.Fatalf("redis-server %v not ready: %v\noutput:\n%s", args, err, tail(r.out.String(), 4000))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return r, bus
 }
 
 // redisLacksTLS reports whether redis-server's output says it has no TLS: up to 7.0 a build
