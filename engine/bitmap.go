@@ -30,11 +30,11 @@ func (e *Engine) MaxValueSize() int64 { return e.cfg.MaxValueSize }
 // checked the type.
 func (s *segment) growString(h uint32, key []byte, i, n int, now int64) ([]byte, bool, error) {
 	if i < 0 {
-		res, err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
+		err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
 		if err != nil {
 			return nil, false, err
 		}
-		defer s.e.release(res)
+		defer s.settle(nil)
 		noff, v, err := s.newEntry(key, n, 0, TypeString)
 		if err != nil {
 			return nil, false, err
@@ -368,12 +368,18 @@ func (d *DB) BitOp(op BitOpKind, dst []byte, srcs [][]byte, now int64, scratch [
 		combine(op, res, v)
 	}
 	if d.e.maxMemory.Load() > 0 {
-		// As MSET: an upper bound (the old value is not credited), with dst's index growth.
-		r, err := d.admitSet(&set, entryCost(len(dst), maxLen)+ds.idx.growBytesFor(1), nil, now)
-		if err != nil {
+		// As MSET: an upper bound (the old value is not credited), plus, while dst is absent
+		// (expired, or evicted by the gate, too), every index rebuild its insert can chain.
+		idx := func() int64 {
+			if i := ds.find(dh, dst); i >= 0 && !ds.isExpired(i, now) {
+				return 0
+			}
+			return ds.insertCost(dh)
+		}
+		if err := d.admitSet(&set, entryCost(len(dst), maxLen), idx, now); err != nil {
 			return 0, res, err
 		}
-		defer d.e.release(r)
+		defer d.settleSet(&set)
 	}
 	i := ds.lookup(dh, dst, now)
 	if err := ds.storeString(dh, dst, res, i, 0, now, false); err != nil {

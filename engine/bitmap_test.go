@@ -507,6 +507,52 @@ func TestBitOpMemoryGate(t *testing.T) {
 	mustVerify(t, e)
 }
 
+// BITOP's new destination key reserves every index rebuild its insert can chain, as SET's
+// does (TestInsertReservesEveryRebuildOfASpill): keys homed at the end of a full overflow
+// region make the insert spill, and the first rebuilt table is still too short. Under
+// noeviction BITOP is refused and changes nothing; under an evicting policy used memory
+// stays within maxmemory. It reserved one table growth (none here, the table is not full).
+func TestBitOpReservesEveryRebuildOfASpill(t *testing.T) {
+	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
+		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
+		d := e.DB(0)
+		s := &d.segs[0]
+		keys := tailKeys(d, 130)
+		dst, val := keys[129], []byte("v")
+		s.mu.Lock()
+		s.idx.minExtra = 128
+		s.mu.Unlock()
+		for _, k := range keys[:129] {
+			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.mu.Lock()
+		_, h := d.seg(dst)
+		if s.idx.roomAfter(h, 1) || s.idx.full() {
+			t.Fatal("the cluster does not fill the tail")
+		}
+		first := s.idx.spillBytes()
+		s.mu.Unlock()
+		before := e.UsedMemory()
+		maxmem := before + entryCost(len(dst), len(val)) + first + 4096
+		e.SetMaxMemory(maxmem)
+		_, _, err := d.BitOp(BitNot, dst, [][]byte{keys[0]}, t0, nil)
+		u := e.UsedMemory()
+		if p == evict.NoEviction {
+			if found, _ := d.Get(dst, t0, func([]byte) {}); err != ErrOOM || found || u != before {
+				t.Fatalf("noeviction: bitop %v, stored %v, used %d -> %d (maxmemory %d)", err, found, before, u, maxmem)
+			}
+		} else if err != nil {
+			t.Fatalf("%v: bitop %v", p, err)
+		}
+		if u > maxmem {
+			t.Fatalf("%v: used memory %d over maxmemory %d", p, u, maxmem)
+		}
+		mustVerify(t, e)
+	}
+}
+
 func TestBitmapWrongType(t *testing.T) {
 	e := open(t, Config{})
 	d := e.DB(0)

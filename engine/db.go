@@ -322,11 +322,11 @@ func (d *DB) Rename(src, dst []byte, nx bool, now int64) (renamed bool, err erro
 	// maybe a grown index in sd: that net must fit (evicting anything but src). It is
 	// reserved before an old dst is removed, so a refused RENAME leaves dst as it was; the
 	// old dst is not credited (eviction may pick it, and its bytes would count twice).
-	res, err := sd.admit(&held{d: d, a: si, b: di}, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), newKey(hd), off, now)
-	if err != nil {
+	h := held{d: d, a: si, b: di}
+	if err := sd.admit(&h, entryCost(len(dst), ss.vlen(off))-ss.entrySize(off), newKey(hd), off, now); err != nil {
 		return false, err
 	}
-	defer d.e.release(res)
+	defer sd.settle(&h)
 	if j := sd.lookup(hd, dst, now); j >= 0 {
 		sd.removeAt(j, 0, false)
 	}

@@ -131,14 +131,15 @@ type Engine struct {
 
 	// used is UsedMemory: the sum of every segment's chunkBytes+indexBytes+largeBytes,
 	// maintained with atomic adds by whoever holds the segment lock that changed, plus the
-	// reservations of writes in progress, which include what they have evicted so far
-	// (evict.go).
+	// part of the reservations of writes in progress their allocations have not consumed
+	// yet, which includes what they have evicted so far (evict.go).
 	used atomic.Int64
-	// segBytes is used without the reservations: what the segments hold. A write's
-	// allocations are counted in used before its reservation is released, so used alone
-	// passes maxmemory for a moment while nothing is over it; whether the segments really
-	// hold more than the limit is segBytes, one atomic (two reads, used and the sum of
-	// reservations, could straddle a release and overstate it).
+	// segBytes is used without the reservations: what the segments hold. A write that
+	// allocates before it frees (a rewrite, RENAME) has its new bytes in used beyond what it
+	// reserved for the net change, so used alone passes maxmemory for a moment while nothing
+	// is over it; whether the segments really hold more than the limit is segBytes, one
+	// atomic (two reads, used and the sum of reservations, could straddle a release and
+	// overstate it).
 	segBytes  atomic.Int64
 	maxMemory atomic.Int64
 

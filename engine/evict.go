@@ -4,15 +4,20 @@ package engine
 //
 // A write that grows used memory first reserves what it needs (admit): the reservation is
 // added to used memory with a compare-and-swap only if the sum stays within maxmemory, so
-// writers in different segments cannot together cross the limit. The write then allocates
-// (accounted as always) and releases the reservation; in between used memory counts the
-// write twice, which only makes other writers more careful. So used_memory never exceeds
-// maxmemory once a write completes. While the reservation does not fit, the writer evicts
-// one key at a time under maxmemory-policy, and keeps what it evicts: the bytes leave the
-// segments (segBytes) but stay in used as part of its reservation, so no other writer can
-// reserve them before it does (evictAt's keep). Room it freed and then lost to another
-// writer's reservation would otherwise have to be found twice, or, for a write admitted on
-// what it evicted (below), be spent twice: that put the segments one write over maxmemory.
+// writers in different segments cannot together cross the limit. The write then allocates,
+// and each allocation consumes the reservation instead of adding to used a second time (the
+// reservation is recorded on the segments the writer holds locked, where every allocation
+// of the write happens: segment.holder, addUsed); at the end the write returns what it did
+// not consume (settle). So used memory counts a write once while it runs, and another
+// writer is not refused (noeviction) or made to evict for room that is there; and
+// used_memory never exceeds maxmemory once a write completes. While the reservation does
+// not fit, the writer evicts one key at a time under maxmemory-policy, and keeps what it
+// evicts: the bytes leave the segments (segBytes) but stay in used as part of its
+// reservation, so no other writer can reserve them before it does (evictAt's keep; the
+// mirror of the allocations that consume the reservation). Room it freed and then lost to
+// another writer's reservation would otherwise have to be found twice, or, for a write
+// admitted on what it evicted (below), be spent twice: that put the segments one write over
+// maxmemory.
 //
 //  1. from its own segment, whose lock it holds: maxmemory-samples entries of the segment's
 //     index, from a random slot on, are offered to the segment's pool (evict.Pool, 16 best
@@ -97,7 +102,7 @@ func (e *Engine) reserve(n, limit int64) bool {
 // grant decides the admission of a write that adds need bytes and has evicted kept bytes
 // so far (still counted in used, as its own); fixed is the part of need that evicting does
 // not lower (an index rebuild's cost falls when the writer evicts from that index). done:
-// admitted with reservation res, to be released after the write's allocations, or refused
+// admitted with reservation res, which the write's allocations consume (hold), or refused
 // (err); otherwise the writer evicts more and asks again. A write that kept as much as it
 // adds is admitted whatever used memory is: it leaves the segments no fuller than it found
 // them, and what it evicted was never reservable by another writer.
@@ -118,10 +123,53 @@ func (e *Engine) grant(need, fixed, kept, limit int64) (res int64, done bool, er
 	return 0, false, nil
 }
 
-// release returns a reservation once the allocations it stood for are accounted.
+// release returns reserved bytes to used memory.
 func (e *Engine) release(n int64) {
 	if n != 0 {
 		e.used.Add(-n)
+	}
+}
+
+// hold makes res the reservation of the write admitted on s (its lock held, with every lock
+// of h; nil: s alone): until settle, the growths of s and of every segment h holds are taken
+// from it before they are added to used (addUsed). A writer admits once at a time: a second
+// reservation would hide the first.
+func (s *segment) hold(h *held, res int64) {
+	if invariants && s.holder != nil {
+		panic("engine invariant: a write admitted while another holds the segment's reservation")
+	}
+	if h != nil {
+		h.setHolder(s)
+	}
+	s.holder, s.reserved = s, res
+}
+
+// settle ends the write admitted on s with h (as for hold): it returns to used memory what
+// the write's allocations did not consume. Every admitted write calls it before it releases
+// its locks.
+func (s *segment) settle(h *held) {
+	if h != nil {
+		h.setHolder(nil)
+	}
+	s.holder = nil
+	s.e.release(s.reserved)
+	s.reserved = 0
+}
+
+// setHolder points every segment h holds at p (nil: none).
+func (h *held) setHolder(p *segment) {
+	if h.x != nil {
+		h.x.holder = p
+	}
+	if h.set == nil {
+		h.d.segs[h.a].holder = p
+		h.d.segs[h.b].holder = p
+		return
+	}
+	for w, word := range h.set {
+		for ; word != 0; word &= word - 1 {
+			h.d.segs[w*64+bits.TrailingZeros64(word)].holder = p
+		}
 	}
 }
 
@@ -164,6 +212,19 @@ func (h *held) has(si int) bool {
 	return si == h.a || si == h.b
 }
 
+// first returns the lowest held segment index (-1 for an empty set).
+func (h *held) first() int {
+	if h.set == nil {
+		return min(h.a, h.b)
+	}
+	for w, word := range h.set {
+		if word != 0 {
+			return w*64 + bits.TrailingZeros64(word)
+		}
+	}
+	return -1
+}
+
 // last returns the highest held segment index.
 func (h *held) last() int {
 	if h.set == nil {
@@ -179,12 +240,12 @@ func (h *held) last() int {
 
 // admit reserves room for a write to s (whose lock is held, with the others in h; nil: s
 // alone) that adds base bytes, plus what inserting key ins costs s's index (noInsert: the
-// write inserts no key), evicting first
-// if it must. It returns the reservation for the caller to release (Engine.release) after
-// its allocations. protect is the arena offset of the entry the write replaces or reads
-// (noProtect for none): it is never evicted. Evicting in s moves slots: a caller holding a
-// slot number looks it up again when s.evicted changed.
-func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int64) (int64, error) {
+// write inserts no key), evicting first if it must. Admitted, the write's allocations in s
+// and h's segments consume the reservation (hold), and the caller ends it with s.settle(h)
+// after them, before it unlocks. protect is the arena offset of the entry the write
+// replaces or reads (noProtect for none): it is never evicted. Evicting in s moves slots: a
+// caller holding a slot number looks it up again when s.evicted changed.
+func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int64) error {
 	e := s.e
 	var one held
 	var kept int64
@@ -202,7 +263,10 @@ func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int
 			need += cost
 		}
 		if res, done, err := e.grant(need, base, kept, limit); done {
-			return res, err
+			if err == nil {
+				s.hold(h, res)
+			}
+			return err
 		}
 		if h == nil {
 			one = held{d: &e.dbs[s.db], a: s.num, b: s.num}
@@ -215,7 +279,7 @@ func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int
 		n, err := e.evictElsewhereOrGiveUp(h, &passes, now)
 		if err != nil {
 			e.release(kept)
-			return 0, err
+			return err
 		}
 		kept += n
 	}
@@ -479,8 +543,9 @@ func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) 
 // admitSet is admit for a write holding every segment in set (MSET): base plus idx() is an
 // upper bound of what the whole write adds, idx (nil: none) the part that is the held
 // indexes' growth, which evicting from them lowers: it is asked again after each such
-// eviction, base is not.
-func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) (int64, error) {
+// eviction, base is not. Admitted, the reservation is held on the first segment of set for
+// all of them; the caller ends it with settleSet.
+func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) error {
 	e := d.e
 	h := held{d: d, set: set}
 	next := 0
@@ -492,7 +557,10 @@ func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) (int
 			grow, stale = idx(), false
 		}
 		if res, done, err := e.grant(base+grow, base, kept, limit); done {
-			return res, err
+			if err == nil {
+				d.segs[h.first()].hold(&h, res)
+			}
+			return err
 		}
 		if n := d.evictHeld(set, &next, now); n > 0 {
 			kept += n
@@ -502,10 +570,16 @@ func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) (int
 		n, err := e.evictElsewhereOrGiveUp(&h, &passes, now)
 		if err != nil {
 			e.release(kept)
-			return 0, err
+			return err
 		}
 		kept += n
 	}
+}
+
+// settleSet is settle for a write admitted with admitSet.
+func (d *DB) settleSet(set *segSet) {
+	h := held{d: d, set: set}
+	d.segs[h.first()].settle(&h)
 }
 
 // evictHeld evicts one key from the held segments in set, taking them in turn from *next.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -1041,6 +1042,21 @@ func (x *index) spillBytes() int64 {
 	return int64(size - len(x.mem))
 }
 
+// growBytesFor is what k inserts add to the index as insert grows it, leaving out the
+// rebuilds of a spill: the reservation MSET and BITOP made before they followed every
+// rebuild, kept to size the tests.
+func (x *index) growBytesFor(k uint32) int64 {
+	c, n, size, mapped := x.cap, x.n, len(x.mem), x.mem != nil
+	for ; k > 0; k-- {
+		if !mapped || uint64(n+1)*10 > uint64(c)*9 {
+			size, c = tableBytes(nextCap(c), x.minExtra)
+			mapped = true
+		}
+		n++
+	}
+	return int64(size - len(x.mem))
+}
+
 // tailKeys returns n keys whose hashes are homed in the last slot of every index table up
 // to 4096 homes: each table's overflow region takes them all.
 func tailKeys(d *DB, n int) [][]byte {
@@ -1052,4 +1068,279 @@ func tailKeys(d *DB, n int) [][]byte {
 		}
 	}
 	return keys
+}
+
+// A write's allocations consume its own reservation, so between its allocation and the end
+// of the write used memory counts it once. Another writer, in another segment, whose write
+// fits next to it is admitted as is: before, used counted the first write twice at that
+// point (reservation and allocation), and the second was refused under noeviction (a false
+// OOM) or evicted a key for room that was there. The first writer is an MSET of one key
+// (admitSet) or a COPY (admit with a second segment held): its EventWrite is reported after
+// the allocation and before the reservation's end, under its locks; the second, a SET, runs
+// from that callback, on the same goroutine, in a later segment (the lock order), so the
+// interleaving is fixed.
+func TestWriteCountsItsAllocationOnce(t *testing.T) {
+	for _, first := range []string{"MSET", "COPY"} {
+		for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
+			t.Run(first+"/"+p.String(), func(t *testing.T) { writeCountsItsAllocationOnce(t, first, p) })
+		}
+	}
+}
+
+func writeCountsItsAllocationOnce(t *testing.T, first string, p evict.Policy) {
+	var e *Engine
+	var on bool
+	var keyA, keyB []byte
+	var errB error
+	var evictions int
+	var during int64
+	val := make([]byte, 100)
+	e = open(t, Config{Databases: 1, Segments: 2, Policy: p,
+		OnChange: func(_ int, key []byte, ev Event) {
+			switch {
+			case !on:
+			case ev == EventEvict:
+				evictions++
+			case ev == EventWrite && string(key) == string(keyA):
+				during = e.UsedMemory()
+				_, errB = e.DB(0).Set(keyB, val, t0, SetOptions{}, nil)
+			}
+		}})
+	d := e.DB(0)
+	// A and B, then a filler in A's segment (0) and one in B's (1): the fillers create the
+	// indexes (the writes grow none) and are what an evicting policy would take.
+	var keys [4][]byte
+	for i, n := 0, 0; n < 4; i++ {
+		k := []byte(fmt.Sprint("w", i))
+		if si, _ := d.segOf(hashKey(k)); si == n%2 {
+			keys[n] = k
+			n++
+		}
+	}
+	keyA, keyB = keys[0], keys[1]
+	for _, k := range keys[2:] {
+		if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before := e.UsedMemory()
+	costA, costB := entryCost(len(keyA), len(val)), entryCost(len(keyB), len(val))
+	maxmem := before + costA + costB // both fit, exactly
+	e.SetMaxMemory(maxmem)
+	on = true
+	var ok bool
+	var err error
+	if first == "MSET" {
+		ok, err = d.MSet([][]byte{keyA, val}, false, t0)
+	} else { // a copy of A's filler: the same entry size
+		ok, err = d.Copy(d, keys[2], keyA, false, t0)
+	}
+	on = false
+	if err != nil || !ok {
+		t.Fatalf("%v: %s %v %v", p, first, ok, err)
+	}
+	if errB != nil || evictions != 0 {
+		t.Fatalf("%v: second write %v after %d evictions (used %d, maxmemory %d)", p, errB, evictions, during, maxmem)
+	}
+	if during != before+costA {
+		t.Fatalf("%v: used memory %d during the first write, %d before it, which adds %d", p, during, before, costA)
+	}
+	if u := e.UsedMemory(); u != maxmem {
+		t.Fatalf("%v: used memory %d, want %d", p, u, maxmem)
+	}
+	for _, k := range keys {
+		if found, _ := d.Get(k, t0, func([]byte) {}); !found {
+			t.Fatalf("%v: %s missing", p, k)
+		}
+	}
+	mustVerify(t, e)
+}
+
+// batchBytes bounds what an MSET's inserts add to an index, from any table state and for any
+// batch: random tables (some with keys crowded at the end of the overflow region, as an
+// earlier flood of one hash leaves them), random batches of new keys, overwrites and
+// repeats, some keys evicted after the batch was sketched (late). The bound is checked
+// against what the MSET then adds; it is exact for every batch that fits the table as it is
+// (0), and otherwise never more than one step of growth or spill over what is added.
+func TestBatchBytesBoundsMSetIndexGrowth(t *testing.T) {
+	rng := rand.New(rand.NewPCG(7, 11))
+	rounds := 400
+	if testing.Short() {
+		rounds = 100
+	}
+	var exact, over, fitsOver, crowdOver, otherOver int
+	var worst, worstCrowd, worstOther float64
+	var allTail [][]byte
+	for round := 0; round < rounds; round++ {
+		e := open(t, Config{Databases: 1, Segments: 1})
+		d := e.DB(0)
+		s := &d.segs[0]
+		key := func(i int) []byte { return []byte(fmt.Sprint("r", round, ":", i)) }
+		crowd := rng.IntN(4) == 0 // keys homed at the end of every table
+		var tail [][]byte
+		if crowd {
+			if allTail == nil {
+				allTail = tailKeys(d, 600) // every engine of one segment hashes alike
+			}
+			tail = allTail[:300+rng.IntN(300)]
+			s.mu.Lock()
+			s.idx.minExtra = uint32(rng.IntN(3)) * 64
+			s.mu.Unlock()
+		}
+		n0 := rng.IntN(4000)
+		if rng.IntN(3) == 0 {
+			n0 = rng.IntN(40)
+		}
+		var present [][]byte
+		val := []byte("v")
+		for i := 0; i < n0; i++ {
+			k := key(i)
+			if crowd && i < len(tail)/2 {
+				k = tail[i]
+			}
+			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
+				t.Fatal(err)
+			}
+			present = append(present, k)
+		}
+		var kv [][]byte
+		pairs := 1 + rng.IntN(600)
+		repeats := rng.IntN(4) == 0
+		for i := 0; i < pairs; i++ {
+			var k []byte
+			switch c := rng.IntN(10); {
+			case c < 2 && len(present) > 0:
+				k = present[rng.IntN(len(present))]
+			case c < 3 && repeats && len(kv) > 0:
+				k = kv[2*rng.IntN(len(kv)/2)]
+			case c < 6 && crowd && len(tail) > n0:
+				k = tail[len(tail)/2+rng.IntN(len(tail)-len(tail)/2)]
+			default:
+				k = key(n0 + i)
+			}
+			kv = append(kv, k, val)
+		}
+		// As MSet sketches the batch; then the gate evicts some of the keys present.
+		s.mu.Lock()
+		s.batch.reset()
+		var absent uint32
+		fresh := map[string]uint32{} // the distinct new keys' hashes
+		for k := 0; k < len(kv); k += 2 {
+			if _, h := d.seg(kv[k]); s.lookup(h, kv[k], t0) < 0 {
+				absent++
+				s.batch.add(h)
+				fresh[string(kv[k])] = h
+			}
+		}
+		var late uint32
+		evicts := rng.IntN(4) == 0
+		for k := 0; evicts && k < len(kv); k += 2 {
+			if _, h := d.seg(kv[k]); rng.IntN(8) == 0 {
+				if i := s.find(h, kv[k]); i >= 0 {
+					s.removeAt(i, 0, false)
+					late++
+				}
+			}
+		}
+		bound := s.idx.batchBytes(&s.batch, late, absent+late)
+		// Whether the new keys fit the table as it is, exactly: within its load limit, and
+		// for every home as many empty slots at or after it as keys homed there or later.
+		fits := late == 0 && s.idx.mem != nil && uint64(s.idx.n)+uint64(len(fresh)) <= uint64(s.idx.cap)*9/10
+		if fits {
+			var hs []uint32
+			for _, h := range fresh {
+				hs = append(hs, h)
+			}
+			slices.Sort(hs)
+			empty, i := 0, len(s.idx.slots)
+			for k := len(hs) - 1; k >= 0 && fits; k-- {
+				for ; i > int(s.idx.home(hs[k])); i-- {
+					if s.idx.slots[i-1].meta&metaUsed == 0 {
+						empty++
+					}
+				}
+				fits = empty >= len(hs)-k
+			}
+		}
+		dups := len(fresh) != int(absent)
+		before := s.idxBytes
+		s.mu.Unlock()
+		if _, err := d.MSet(kv, false, t0); err != nil {
+			t.Fatal(err)
+		}
+		s.mu.Lock()
+		added := s.idxBytes - before
+		size := s.idxBytes
+		s.mu.Unlock()
+		if bound < added {
+			t.Fatalf("round %d: batchBytes %d, the MSET added %d (%d entries, %d new, %d late, crowd %v)", round, bound, added, n0, absent, late, crowd)
+		}
+		r := float64(bound+before) / float64(size) // the largest table bounded over the one built
+		switch {
+		case bound == added:
+			exact++
+		case crowd:
+			crowdOver++
+			worstCrowd = max(worstCrowd, r)
+		case dups || late > 0:
+			otherOver++
+			worstOther = max(worstOther, r)
+		default:
+			// Distinct keys spread over the hash space: the sketch places them almost where
+			// they are; one growth or spill step and its page is the most it may be over.
+			if fits {
+				fitsOver++
+			}
+			over++
+			worst = max(worst, r)
+			if r > 1.5+float64(osPage)/float64(size) {
+				t.Fatalf("round %d: batchBytes %d, the MSET added %d to %d bytes (%d entries, %d new)", round, bound, added, before, n0, absent)
+			}
+		}
+		mustVerify(t, e)
+		e.Close()
+	}
+	t.Logf("%d rounds: bound exact in %d; over in %d of distinct spread keys (%d of which fit as they were; the largest table bounded %.2fx the one built), %d with crowded keys (%.2fx), %d with repeated or evicted keys (%.2fx)",
+		rounds, exact, over, fitsOver, worst, crowdOver, worstCrowd, otherOver, worstOther)
+	if exact*10 < rounds*8 {
+		t.Fatalf("the bound is exact in %d of %d rounds", exact, rounds)
+	}
+}
+
+// An MSET of many new keys into a segment whose index has room for them all reserves no
+// index growth: under noeviction it fits a maxmemory that leaves room for the entries only.
+// The bound used to place every key at the batch's greatest hash: 200 keys reserved the
+// rebuilds of a cluster of 200 at the end of the table.
+func TestMSetReservesNoIndexGrowthItDoesNotNeed(t *testing.T) {
+	e := open(t, Config{Databases: 1, Segments: 1, Policy: evict.NoEviction})
+	d := e.DB(0)
+	s := &d.segs[0]
+	val := []byte("v")
+	for i := 0; i < 1000; i++ {
+		if _, err := d.Set([]byte(fmt.Sprint("old", i)), val, t0, SetOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var kv [][]byte
+	var entries int64
+	for i := 0; i < 200; i++ {
+		k := []byte(fmt.Sprint("new", i))
+		kv = append(kv, k, val)
+		entries += entryCost(len(k), len(val))
+	}
+	s.mu.Lock()
+	idx := s.idxBytes
+	if uint64(s.idx.n+200)*10 > uint64(s.idx.cap)*9 {
+		t.Fatalf("%d keys in %d homes: the batch would grow the index", s.idx.n, s.idx.cap)
+	}
+	s.mu.Unlock()
+	before := e.UsedMemory()
+	e.SetMaxMemory(before + entries)
+	if ok, err := d.MSet(kv, false, t0); err != nil || !ok {
+		t.Fatalf("mset %v %v (used %d, maxmemory %d)", ok, err, before, before+entries)
+	}
+	if u := e.UsedMemory(); u != before+entries || s.idxBytes != idx {
+		t.Fatalf("used memory %d -> %d, index %d -> %d bytes, for %d bytes of entries", before, u, idx, s.idxBytes, entries)
+	}
+	mustVerify(t, e)
 }

@@ -100,11 +100,11 @@ func (s *segment) newHash(h uint32, key []byte, size int, bits uint, now int64) 
 	if size > hbMaxBlob {
 		return -1, ErrOOM
 	}
-	res, err := s.admit(nil, entryCost(len(key), size), newKey(h), noProtect, now)
+	err := s.admit(nil, entryCost(len(key), size), newKey(h), noProtect, now)
 	if err != nil {
 		return -1, err
 	}
-	defer s.e.release(res)
+	defer s.settle(nil)
 	off, _, err := s.newEntry(key, size, 0, TypeHash)
 	if err != nil {
 		return -1, err
@@ -132,14 +132,14 @@ func (s *segment) reblob(h uint32, i int, p hbPlan, now int64) (int, error) {
 	}
 	off := s.idx.slots[i].off
 	ev := s.evicted
-	res, err := s.admit(nil, entryCost(len(s.keyOf(off)), p.size)-s.entrySize(off), noInsert, off, now)
+	err := s.admit(nil, entryCost(len(s.keyOf(off)), p.size)-s.entrySize(off), noInsert, off, now)
 	if s.evicted != ev { // evictions here moved slots, also when admit gave up after them
 		i = s.slotOf(h, off)
 	}
 	if err != nil {
 		return i, err
 	}
-	defer s.e.release(res)
+	defer s.settle(nil)
 	exp := int64(0)
 	if s.idx.slots[i].meta&metaTTL != 0 {
 		exp = s.expAt(off)

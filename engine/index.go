@@ -28,7 +28,10 @@ package engine
 // hold), so the load never drops below 0.6: 12 bytes / 0.6 = 20 bytes of index per key at
 // worst, which with a 136-byte chunk keeps a 16-byte key with a 100-byte value at 156 bytes.
 
-import "unsafe"
+import (
+	"math/bits"
+	"unsafe"
+)
 
 type slot struct {
 	hash uint32
@@ -78,20 +81,6 @@ func tableBytes(c, minExtra uint32) (int, uint32) {
 	return size, n - extra(n) // extra(n-extra(n)) <= extra(n): the overflow fits
 }
 
-// growBytesFor returns an upper bound of the bytes k inserts add to the index, as insert
-// grows it (a rare rebuild past a cluster at the end may add a little more).
-func (x *index) growBytesFor(k uint32) int64 {
-	c, n, size, mapped := x.cap, x.n, len(x.mem), x.mem != nil
-	for ; k > 0; k-- {
-		if !mapped || uint64(n+1)*10 > uint64(c)*9 {
-			size, c = tableBytes(nextCap(c), x.minExtra)
-			mapped = true
-		}
-		n++
-	}
-	return int64(size - len(x.mem))
-}
-
 // roomAfter reports whether k inserts, none with a home after h's, each find an empty slot
 // at or after their home: place takes the first empty slot at or after its home, so k
 // empty slots at or after h's home are enough.
@@ -118,8 +107,8 @@ func (x *index) spill() (c, minExtra uint32) { return x.respill(x.cap, x.minExtr
 // and insert's spill take the same steps, so the gate can follow the chain (chainBytes).
 func (x *index) respill(c, minExtra uint32) (uint32, uint32) { return respillAt(x.n, c, minExtra) }
 
-// respillAt is respill for a table holding n entries (batchBytes follows it ahead of the
-// inserts that raise n).
+// respillAt is respill for a table holding n entries (batchBytes takes both of its answers
+// where the counts a batch passes through allow them).
 func respillAt(n, c, minExtra uint32) (uint32, uint32) {
 	if c > 4*n+1024 { // growing does not help: identical hashes at the end
 		return c, max(64, minExtra*2)
@@ -148,8 +137,8 @@ func (x *index) chainBytes(h, c, minExtra uint32) int64 {
 // last slot it uses is at or after the last one linear probing uses (the least possible:
 // it fills from the homes up), and a yes is never wrong. Entries sharing a home in x are
 // not sorted by hash, so a no can be wrong near the end of the table; it only makes the
-// reservation larger. O(slots), no allocation; chainBytes and batchBytes call it only when
-// an insert would rebuild.
+// reservation larger. O(slots), no allocation; chainBytes calls it only when an insert
+// would rebuild.
 func (x *index) holdsWith(h, k, c, l uint32) bool {
 	free := uint64(0) // the first slot after the last one used
 	put := func(hh, k uint32) bool {
@@ -176,56 +165,189 @@ func (x *index) holdsWith(h, k, c, l uint32) bool {
 	return !pending || put(h, k)
 }
 
+// batchRanges is how many hash ranges a batchKeys sketch keeps (batchRange).
+const batchRanges = 32
+
+// batchKeys sketches the hashes of the keys a batch (MSET) may insert into one index: per
+// hash range, how many and the greatest hash. A key placed at a later home never fits where
+// it did not, so a table with room for every key at its range's greatest hash has room for
+// the keys themselves (batchBytes relies on it). 256 bytes, kept in the segment.
+type batchKeys struct {
+	n   [batchRanges]uint32
+	top [batchRanges]uint32
+}
+
+func (b *batchKeys) reset() { *b = batchKeys{} }
+
+func (b *batchKeys) add(h uint32) {
+	r := batchRange(h)
+	b.n[r]++
+	b.top[r] = max(b.top[r], h)
+}
+
+// batchRange returns the range of hash h, ranges ascending with the hash: the first fifteen
+// sixteenths of the hash space evenly, then the last sixteenth halved towards the top, 17
+// times. Moving keys to the greatest hash of their range costs most at the end of the
+// table, where a cluster has only the overflow region to run into; there the ranges are
+// finest, and keys crowded at the very end (one hash flooded) stay apart from the rest.
+func batchRange(h uint32) int {
+	if r := h >> 28; r < 15 {
+		return int(r)
+	}
+	return 15 + min(bits.LeadingZeros32(^(h<<4)), 16)
+}
+
+// roomFor reports whether x, as it is, has room for the sketched keys plus late keys of
+// the greatest hash, each at its range's greatest hash: linear probing without wrap-around
+// places them all iff, for every home t, the keys homed at or after t are no more than the
+// empty slots at or after t (checked at each range's home, where the count rises). It scans
+// back from the end only until the empty slots seen cover the keys: O(keys / free share)
+// slots in a table with free slots near its end, whatever the hashes.
+func (x *index) roomFor(b *batchKeys, late uint32) bool {
+	total := late
+	for _, n := range b.n {
+		total += n
+	}
+	i, empty, need := len(x.slots), uint32(0), uint32(0)
+	// covers reports whether the empty slots at or after home t cover k keys; the empty
+	// slots counted so far, from the end down to i >= t, are a lower bound.
+	covers := func(t, k uint32) bool {
+		for ; empty < k && i > int(t); i-- {
+			if x.slots[i-1].meta&metaUsed == 0 {
+				empty++
+			}
+		}
+		return empty >= k
+	}
+	if need = late; late > 0 && !covers(x.home(^uint32(0)), need) {
+		return false
+	}
+	for r := batchRanges - 1; r >= 0 && empty < total; r-- {
+		if b.n[r] == 0 {
+			continue
+		}
+		if need += b.n[r]; !covers(x.home(b.top[r]), need) {
+			return false
+		}
+	}
+	return true
+}
+
+// holdsBatch reports whether a table of c homes and l slots holds x's entries, the sketched
+// keys and late keys of the greatest hash, as holdsWith does for one hash: a yes is never
+// wrong. O(slots), no allocation.
+func (x *index) holdsBatch(b *batchKeys, late, c, l uint32) bool {
+	free := uint64(0) // the first slot after the last one used
+	put := func(hh, k uint32) bool {
+		p := max(uint64(hh)*uint64(c)>>32, free)
+		free = p + uint64(k)
+		return free <= uint64(l)
+	}
+	r := 0 // the next range to put
+	for i := range x.slots {
+		sl := &x.slots[i]
+		if sl.meta&metaUsed == 0 {
+			continue
+		}
+		for ; r < batchRanges && b.top[r] < sl.hash; r++ {
+			if b.n[r] != 0 && !put(b.top[r], b.n[r]) {
+				return false
+			}
+		}
+		if !put(sl.hash, 1) {
+			return false
+		}
+	}
+	for ; r < batchRanges; r++ {
+		if b.n[r] != 0 && !put(b.top[r], b.n[r]) {
+			return false
+		}
+	}
+	return late == 0 || put(^uint32(0), late)
+}
+
 // batchBytes returns an upper bound of what inserting kNew new entries adds to the index
-// (MSET), none with a hash above h, while k entries in all (kNew and those overwritten in
-// place) may land in it. It follows the tables the inserts build, table-full growths
-// (nextCap) and spills (respillAt) alike, with all k moved to h, the latest hash: a table
-// holding x's entries and k more at h (holdsWith) holds any k of them. A table that does
-// not is taken to spill at the next insert, the earliest a spill can come, and to be
-// rebuilt until one does; a table that does never spills. Only the last table stays in
-// used memory. Counting the overwritten keys in k keeps the bound when the gate evicts one
-// of them (it is then inserted). O(slots) for each rebuild, which the inserts cost anyway,
-// else roomAfter's scan of the tail; no allocation.
-func (x *index) batchBytes(h, k, kNew uint32) int64 {
+// (MSET), whatever their order: b sketches their hashes but late of them, which may have any
+// hash (keys evicted by the gate since the batch was sketched).
+//
+// Insert leaves a table in two ways: it grows it (nextCap) when an insert would pass the
+// load limit, and it rebuilds it (respillAt) when a new key finds no empty slot at or after
+// its home; a rebuilt table that cannot hold the entries is followed by the next (rebuild).
+// Which rebuild comes when depends on the order of the inserts and on the entry count at
+// that moment, so batchBytes does not follow one path: it visits every table insert can
+// reach from x, leaving a table by each way that is possible at some point of the batch.
+// Growth is possible while the final count passes the table's load limit; a rebuild while
+// the table may not hold every entry and key at the end (roomFor, holdsBatch: a no may be
+// wrong, a yes is not); respillAt's two answers by the entry counts the batch passes
+// through. A table that holds them all within its load limit is never left. The tables
+// actually built are among those visited, and the last is the one that stays mapped, so
+// the largest visited bounds it. The common case visits one or two tables (none when x
+// already has room: O(the tail scanned)); after batchVisits tables (adversarial clusters),
+// it bounds instead by the largest capacity and overflow any path can reach.
+func (x *index) batchBytes(b *batchKeys, late, kNew uint32) int64 {
 	if kNew == 0 {
 		return 0
 	}
-	mapped := x.mem != nil
-	holds := mapped && x.roomAfter(h, k)
-	if holds && uint64(x.n+kNew)*10 <= uint64(x.cap)*9 { // no insert finds the table full
-		return 0
+	w := batchWalk{x: x, b: b, late: late, n0: uint64(x.n), fin: uint64(x.n) + uint64(kNew),
+		visits: batchVisits}
+	if x.mem == nil { // the first insert builds the table
+		w.visit(nextCap(x.cap), x.minExtra)
+	} else {
+		w.leave(x.cap, x.minExtra, uint32(len(x.slots)), true)
 	}
-	n, c, minExtra, size := x.n, x.cap, x.minExtra, len(x.mem)
-	build := func(want uint32) {
-		for {
-			var nc uint32
-			size, nc = tableBytes(want, minExtra)
-			if x.holdsWith(h, k, nc, uint32(size/slotSize)) {
-				c, mapped, holds = nc, true, true
-				return
-			}
-			want, minExtra = respillAt(n, nc, minExtra)
-		}
+	if w.visits < 0 {
+		cmax := max(nextCap(x.cap), nextCap(uint32(min(w.fin*10/9+1, 1<<31))),
+			uint32(min((4*w.fin+1024)*5/4+8, 1<<31)))
+		mmax := max(64, 2*x.minExtra, uint32(min(2*w.fin, 1<<31)))
+		w.size, _ = tableBytes(cmax, mmax)
 	}
-	for kNew > 0 {
-		switch {
-		case !mapped || uint64(n+1)*10 > uint64(c)*9:
-			build(nextCap(c))
-		case !holds:
-			var want uint32
-			want, minExtra = respillAt(n, c, minExtra)
-			build(want)
-		}
-		// The table holds them all now: the inserts up to its load limit go in at once
-		// (at least the one that rebuilt it, as insert places it without a second look).
-		step := uint32(1)
-		if full := uint32(uint64(c) * 9 / 10); full > n+1 {
-			step = min(kNew, full-n)
-		}
-		n += step
-		kNew -= step
+	return max(int64(w.size-len(x.mem)), 0)
+}
+
+// batchVisits bounds the tables batchBytes visits one by one.
+const batchVisits = 64
+
+type batchWalk struct {
+	x       *index
+	b       *batchKeys
+	late    uint32
+	n0, fin uint64 // entries now, after the batch
+	size    int    // the largest table visited, bytes
+	visits  int    // left before batchBytes falls back to the coarse bound; < 0: ran out
+}
+
+// visit is a table insert may build for at least c homes and overflow minExtra.
+func (w *batchWalk) visit(c, minExtra uint32) {
+	if w.visits--; w.visits < 0 {
+		return
 	}
-	return int64(size - len(x.mem))
+	size, nc := tableBytes(c, minExtra)
+	w.size = max(w.size, size)
+	w.leave(nc, minExtra, uint32(size/slotSize), false)
+}
+
+// leave visits the tables that follow the table of c homes, l slots and overflow minExtra
+// (live: x as it is) during the batch.
+func (w *batchWalk) leave(c, minExtra, l uint32, live bool) {
+	if w.fin*10 > uint64(c)*9 { // some insert finds it full
+		w.visit(nextCap(c), minExtra)
+	}
+	var holds bool
+	if live {
+		holds = w.x.roomFor(w.b, w.late)
+	} else {
+		holds = w.x.holdsBatch(w.b, w.late, c, l)
+	}
+	if holds {
+		return
+	}
+	// respillAt for every count from n0 to fin-1 (the entries when a key spills).
+	if uint64(c) > 4*w.n0+1024 {
+		w.visit(c, max(64, minExtra*2))
+	}
+	if uint64(c) <= 4*(w.fin-1)+1024 {
+		w.visit(c+c/4+8, minExtra)
+	}
 }
 
 func nextCap(c uint32) uint32 {

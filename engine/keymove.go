@@ -78,11 +78,11 @@ func (d *DB) transfer(to *DB, src, dst []byte, mode transferMode, now int64) (bo
 		}
 	}
 	ev := ss.evicted
-	res, err := sd.admit(&h, base, newKey(hd), off, now)
+	err := sd.admit(&h, base, newKey(hd), off, now)
 	if err != nil {
 		return false, err
 	}
-	defer d.e.release(res)
+	defer sd.settle(&h)
 	// As Rename: the old destination goes only once the new entry's memory is reserved, so
 	// a refused COPY REPLACE leaves it as it was (it is not credited: eviction may pick it).
 	if j := sd.lookup(hd, dst, now); j >= 0 {

@@ -34,7 +34,15 @@ type segment struct {
 	// credit is what replacing (a rewrite) took off segBytes ahead of freeing the old entry;
 	// the frees that follow take it from here instead of segBytes. Guarded by mu.
 	credit int64
-	_      [64]byte // keep neighbouring segments' locks off this cache line
+	// holder is the segment holding the reservation of the write in progress under s's lock:
+	// s, another segment the writer holds, or nil (no write admitted). reserved, on the
+	// holder, is what the write's allocations have not consumed yet (see addUsed).
+	// Both guarded by mu: the writer holds every segment pointing to its holder.
+	holder   *segment
+	reserved int64
+	// batch sketches the keys the MSET holding s may insert (batchBytes). Guarded by mu.
+	batch batchKeys
+	_     [64]byte // keep neighbouring segments' locks off this cache line
 }
 
 type segData struct {
@@ -140,11 +148,23 @@ func (s *segment) notify(key []byte, ev Event) {
 // reaches used first, a shrink segBytes first, so used never shows room that segBytes does
 // not: in the other order a writer could reserve room an eviction had freed in used only and
 // allocate it before the eviction reached segBytes, which then read over maxmemory
-// (OverLimit) while the segments were not.
+// (OverLimit) while the segments were not. A growth under an admitted write is taken from
+// its reservation (holder), already in used, and only the rest is added: used counts the write
+// once, so another writer is not refused, or made to evict, for room that is there. Hence
+// used = segBytes + the reservations not yet consumed + what writers being admitted have
+// kept (keep) + what rewrites have credited (replacing).
 func (s *segment) addUsed(d int64) {
 	switch {
 	case d > 0:
-		s.e.used.Add(d)
+		add := d
+		if p := s.holder; p != nil {
+			c := min(p.reserved, d)
+			p.reserved -= c
+			add -= c
+		}
+		if add != 0 {
+			s.e.used.Add(add)
+		}
 		s.e.segBytes.Add(d)
 	case d < 0:
 		c := min(s.credit, -d)

@@ -141,11 +141,11 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 		}
 		if checkOOM {
 			ev := s.evicted
-			res, err := s.admit(nil, entryCost(len(key), len(val))-s.entrySize(off), noInsert, off, now)
+			err := s.admit(nil, entryCost(len(key), len(val))-s.entrySize(off), noInsert, off, now)
 			if err != nil {
 				return err
 			}
-			defer s.e.release(res)
+			defer s.settle(nil)
 			if s.evicted != ev {
 				i = s.slotOf(h, off)
 			}
@@ -164,11 +164,11 @@ func (s *segment) storeString(h uint32, key, val []byte, i int, exp, now int64, 
 		return nil
 	}
 	if checkOOM {
-		res, err := s.admit(nil, entryCost(len(key), len(val)), newKey(h), noProtect, now)
+		err := s.admit(nil, entryCost(len(key), len(val)), newKey(h), noProtect, now)
 		if err != nil {
 			return err
 		}
-		defer s.e.release(res)
+		defer s.settle(nil)
 	}
 	noff, buf, err := s.newEntry(key, len(val), exp, TypeString)
 	if err != nil {
@@ -205,22 +205,24 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 	}
 	// All or nothing: reserve an upper bound up front, every pair's entry counted as new
 	// (old entries freed by the overwrites are not credited, and a key evicted to make room
-	// is then indeed new), with each index's whole chain of rebuilds (batchBytes).
+	// is then indeed new), with each index's growth, every rebuild its new keys can chain
+	// included (batchBytes).
 	if d.e.maxMemory.Load() > 0 {
-		// Per segment: pairs, last the greatest hash among them (where they may land), and
-		// fresh+evicted how many are new: absent now, or evicted since (by the gate).
-		var pairs, last [maxSegments]uint32
-		var fresh [maxSegments]int64
+		// Per segment: pairs; absent, the keys absent now, sketched in the segment's batch;
+		// evicted, the segment's eviction count before the gate runs.
+		var pairs, absent [maxSegments]uint32
+		var evicted [maxSegments]int64
 		for k := 0; k+1 < len(kv); k += 2 {
 			si, h := d.segOf(hashKey(kv[k]))
 			s := &d.segs[si]
 			if pairs[si] == 0 {
-				last[si], fresh[si] = h, -s.evicted
+				s.batch.reset()
+				evicted[si] = s.evicted
 			}
-			last[si] = max(last[si], h)
 			pairs[si]++
 			if s.lookup(h, kv[k], now) < 0 {
-				fresh[si]++
+				absent[si]++
+				s.batch.add(h)
 			}
 		}
 		idx := func() int64 {
@@ -228,16 +230,18 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 			for si, n := range pairs[:len(d.segs)] {
 				if n != 0 {
 					s := &d.segs[si]
-					grow += s.idx.batchBytes(last[si], n, uint32(min(int64(n), fresh[si]+s.evicted)))
+					// A key present when sketched may have been evicted since by the gate:
+					// then it is new too, with a hash batchBytes takes as the greatest.
+					late := uint32(min(s.evicted-evicted[si], int64(n-absent[si])))
+					grow += s.idx.batchBytes(&s.batch, late, absent[si]+late)
 				}
 			}
 			return grow
 		}
-		res, err := d.admitSet(&set, cost, idx, now)
-		if err != nil {
+		if err := d.admitSet(&set, cost, idx, now); err != nil {
 			return false, err
 		}
-		defer d.e.release(res)
+		defer d.settleSet(&set)
 	}
 	for k := 0; k+1 < len(kv); k += 2 {
 		s, h := d.seg(kv[k])
@@ -330,11 +334,11 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 			// Go rounds allocations this large up to whole 8 KiB pages: count what it takes.
 			newCap := goLargeSize(need + need/4)
 			ev := s.evicted
-			res, err := s.admit(nil, int64(newCap-cap(s.large[li])), noInsert, off, now)
+			err := s.admit(nil, int64(newCap-cap(s.large[li])), noInsert, off, now)
 			if err != nil {
 				return nil, i, err
 			}
-			defer s.e.release(res)
+			defer s.settle(nil)
 			if s.evicted != ev {
 				i = s.slotOf(h, off)
 			}
@@ -354,11 +358,11 @@ func (s *segment) resizeValue(i int, n int, now int64) ([]byte, int, error) {
 		return buf[kl:], i, nil
 	}
 	ev := s.evicted
-	res, err := s.admit(nil, entryCost(len(key), n)-s.entrySize(off), noInsert, off, now)
+	err := s.admit(nil, entryCost(len(key), n)-s.entrySize(off), noInsert, off, now)
 	if err != nil {
 		return nil, i, err
 	}
-	defer s.e.release(res)
+	defer s.settle(nil)
 	if s.evicted != ev {
 		i = s.slotOf(h, off)
 	}
@@ -432,11 +436,11 @@ func (d *DB) SetRange(key []byte, offset int64, val []byte, now int64) (int64, e
 			return 0, ErrTooLarge
 		}
 		n := int(offset) + len(val)
-		res, err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
+		err := s.admit(nil, entryCost(len(key), n), newKey(h), noProtect, now)
 		if err != nil {
 			return 0, err
 		}
-		defer s.e.release(res)
+		defer s.settle(nil)
 		noff, v, err := s.newEntry(key, n, 0, TypeString)
 		if err != nil {
 			return 0, err

@@ -91,6 +91,9 @@ func (s *segment) verify(d *DB, si int, chunks *[maxNumClasses]int64) error {
 	if s.credit != 0 { // a rewrite's replacing without its freeEntry or replaced
 		return fmt.Errorf("%d bytes of a replaced entry still credited", s.credit)
 	}
+	if s.holder != nil || s.reserved != 0 { // an admitted write without its settle
+		return fmt.Errorf("a write's reservation (%d bytes left) still held", s.reserved)
+	}
 	var keys, ttls, chunk, large int64
 	var live [maxNumClasses]int64
 	largeLive := 0
