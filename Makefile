@@ -114,9 +114,15 @@ results-csc:
 
 ## gc-latency: GET latency over the Unix socket with and without a full GC forced every 10 ms
 ## (results/gc-latency; GCLAT_KEYS, GCLAT_PAIRS, GCLAT_WRITE_PAIRS, GCLAT_DURATION, GCLAT_CONNS)
-.PHONY: gc-latency
+.PHONY: gc-latency gc-latency-light
 gc-latency:
 	results/gc-latency/run.sh
+
+## gc-latency-light: the same phases with one connection, so the CPUs are not saturated, and
+## 20 forced GCs a second (results/gc-latency/light; GCLAT_CONNS, GCLAT_GC_RATE, ...)
+gc-latency-light:
+	GCLAT_CONNS=$${GCLAT_CONNS:-1} GCLAT_GC_RATE=$${GCLAT_GC_RATE:-20} \
+	  GCLAT_OUT=results/gc-latency/light results/gc-latency/run.sh
 
 ## results-upstream: upstream mode, L1 hits and misses vs the upstream directly, on loopback and
 ## through the delay proxy; upstream connections per pod (results/upstream; UP_KEYS,

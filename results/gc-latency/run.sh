@@ -27,18 +27,25 @@
 # Settings (environment): GCLAT_KEYS (default 1000000), GCLAT_PAIRS (A/B/C/D rounds, default 3),
 # GCLAT_WRITE_PAIRS (W/WF pairs, default 1; 0: none), GCLAT_DURATION (measured time per
 # phase, default 10s), GCLAT_CONNS (default 4), GCLAT_GC_RATE (forced GCs asked per second,
-# default 100, i.e. one every 10 ms), GCLAT_TRACE_DIR (keep the traces and gc-cycles listings
+# default 100, i.e. one every 10 ms), GCLAT_RATE (0, the default: closed loops, each connection
+# sending its next command when the reply came; N > 0: an open loop at N commands/s over all
+# connections, at send times fixed in advance, latency counted from the intended send time;
+# the load generator polls the clock before each send, which at thousands of commands a second
+# takes CPU from the server on a small machine),
+# GCLAT_OUT (where README.md, phases.csv and overlap.md go; default results/gc-latency),
+# GCLAT_TRACE_DIR (keep the traces and gc-cycles listings
 # there, for loadgen gc-overlap to read again; default: a temporary directory, removed).
 # Starts its processes itself and stops them by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
-OUT=results/gc-latency
+OUT=${GCLAT_OUT:-results/gc-latency}
 KEYS=${GCLAT_KEYS:-1000000}
 PAIRS=${GCLAT_PAIRS:-3}
 WPAIRS=${GCLAT_WRITE_PAIRS:-1}
 DURATION=${GCLAT_DURATION:-10s}
 CONNS=${GCLAT_CONNS:-4}
 GC_RATE=${GCLAT_GC_RATE:-100}
+RATE=${GCLAT_RATE:-0}
 mkdir -p "$OUT"
 TMP=$(mktemp -d)
 PID=
@@ -71,6 +78,15 @@ pad=$((10 - ${#last}))
 PREFIX=gclat:$(printf '%*s' $((pad > 0 ? pad : 0)) '' | tr ' ' 'x')
 WORK=(-keys "$KEYS" -key-prefix "$PREFIX" -value 100)
 RUN=(-conns "$CONNS" -pipeline 1 -warmup 1s -duration "$DURATION" -progress=false)
+if [ "$RATE" != 0 ]; then
+  RUN+=(-rate "$RATE")
+  LOOP="an open loop at $RATE commands/s over all $CONNS connections: each command leaves at a send time fixed
+   in advance (evenly spaced per connection), and its latency counts from that intended time, so a stall of the
+   server delays every command due during it, not only the one in flight (no coordinated omission)"
+else
+  LOOP="a closed loop, one command per round trip per connection (each connection sends its next command when
+   the reply came)"
+fi
 
 scrape() {
   curl -sS "http://$ADMIN/metrics" | awk '
@@ -166,7 +182,7 @@ machine=$(head -1 "$TMP/load.txt")
   echo "# GC independence under load: GET latency while the GC runs"
   echo
   echo "Produced by \`make gc-latency\` (\`results/gc-latency/run.sh\`, with GCLAT_KEYS=$KEYS GCLAT_PAIRS=$PAIRS" \
-       "GCLAT_WRITE_PAIRS=$WPAIRS GCLAT_DURATION=$DURATION GCLAT_CONNS=$CONNS GCLAT_GC_RATE=$GC_RATE), $(date -u +%Y-%m-%d)," \
+       "GCLAT_WRITE_PAIRS=$WPAIRS GCLAT_DURATION=$DURATION GCLAT_CONNS=$CONNS GCLAT_GC_RATE=$GC_RATE GCLAT_RATE=$RATE GCLAT_OUT=$OUT), $(date -u +%Y-%m-%d)," \
        "on $machine; load generator and server share the machine's $(nproc) CPUs."
   echo
   echo "**The machine is shared with other work and noisy** (other processes, e.g. fuzzing, may run at the same time)."
@@ -181,8 +197,8 @@ machine=$(head -1 "$TMP/load.txt")
   echo "2. Load: \`loadgen run ${WORK[*]} -prefill -read 1 -conns 4 -duration 1ms -warmup 0 unix://PATH\`: every key"
   echo "   SET once, pipelined 64 deep over 4 connections ($LOAD_S s; DBSIZE afterwards: $DBSIZE). Keys are"
   echo "   \`$PREFIX\` + decimal index: 16 bytes for the largest indexes, shorter for fewer digits; values 100 bytes."
-  echo "3. Each phase: \`loadgen run ${WORK[*]} ${RUN[*]} -read R unix://PATH\`: a closed loop,"
-  echo "   one command per round trip per connection, uniform keys (all hits); 1 s of warm-up is not measured."
+  echo "3. Each phase: \`loadgen run ${WORK[*]} ${RUN[*]} -read R unix://PATH\`: $LOOP;"
+  echo "   uniform keys (all hits); 1 s of warm-up is not measured."
   echo "   - **A**: GETs (R = 1), no forced GC."
   echo "   - **B**: GETs (R = 1), while \`curl --rate $GC_RATE/s 'http://ADMIN/debug/pprof/gc?n=[1-...]'\`"
   echo "     asks the server for a full blocking collection (runtime.GC() and nothing else)"
@@ -243,7 +259,7 @@ machine=$(head -1 "$TMP/load.txt")
     echo
   fi
   echo "Reading it: A and W show how often the server collects on its own under GETs and SETs (they allocate"
-  echo "nothing on the Go heap, so next to never). B forces a full collection dozens of times a second, far beyond"
+  echo "nothing on the Go heap, so next to never). B forces a full collection $GC_RATE times a second, far beyond"
   echo "any natural rate, and the heap it marks stays a few MiB with all keys loaded. B and D make the same HTTP"
   echo "requests, so B/D is what the collections themselves add; C shows what an allocating side job (heap"
   echo "profiles, with the automatic collections they cause) costs on $(nproc) CPUs shared with the server's event"
