@@ -122,7 +122,7 @@ gc-latency:
 ## 20 forced GCs a second (results/gc-latency/light; GCLAT_CONNS, GCLAT_GC_RATE, ...)
 gc-latency-light:
 	GCLAT_CONNS=$${GCLAT_CONNS:-1} GCLAT_GC_RATE=$${GCLAT_GC_RATE:-20} \
-	  GCLAT_OUT=results/gc-latency/light results/gc-latency/run.sh
+	  GCLAT_OUT=results/gc-latency/light GCLAT_TARGET='make gc-latency-light' results/gc-latency/run.sh
 
 ## results-upstream: upstream mode, L1 hits and misses vs the upstream directly, on loopback and
 ## through the delay proxy; upstream connections per pod (results/upstream; UP_KEYS,

@@ -33,6 +33,7 @@
 # the load generator polls the clock before each send, which at thousands of commands a second
 # takes CPU from the server on a small machine),
 # GCLAT_OUT (where README.md, phases.csv and overlap.md go; default results/gc-latency),
+# GCLAT_TARGET (the make target named in README.md as the command; default make gc-latency),
 # GCLAT_TRACE_DIR (keep the traces and gc-cycles listings
 # there, for loadgen gc-overlap to read again; default: a temporary directory, removed).
 # Starts its processes itself and stops them by PID on exit.
@@ -181,7 +182,7 @@ machine=$(head -1 "$TMP/load.txt")
 {
   echo "# GC independence under load: GET latency while the GC runs"
   echo
-  echo "Produced by \`make gc-latency\` (\`results/gc-latency/run.sh\`, with GCLAT_KEYS=$KEYS GCLAT_PAIRS=$PAIRS" \
+  echo "Produced by \`${GCLAT_TARGET:-make gc-latency}\` (\`results/gc-latency/run.sh\`, with GCLAT_KEYS=$KEYS GCLAT_PAIRS=$PAIRS" \
        "GCLAT_WRITE_PAIRS=$WPAIRS GCLAT_DURATION=$DURATION GCLAT_CONNS=$CONNS GCLAT_GC_RATE=$GC_RATE GCLAT_RATE=$RATE GCLAT_OUT=$OUT), $(date -u +%Y-%m-%d)," \
        "on $machine; load generator and server share the machine's $(nproc) CPUs."
   echo
