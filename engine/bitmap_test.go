@@ -514,24 +514,10 @@ func TestBitOpMemoryGate(t *testing.T) {
 // stays within maxmemory. It reserved one table growth (none here, the table is not full).
 func TestBitOpReservesEveryRebuildOfASpill(t *testing.T) {
 	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
-		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
-		d := e.DB(0)
+		e, d, keys := filledTail(t, p, 130)
 		s := &d.segs[0]
-		keys := tailKeys(d, 130)
 		dst, val := keys[129], []byte("v")
 		s.mu.Lock()
-		s.idx.minExtra = 128
-		s.mu.Unlock()
-		for _, k := range keys[:129] {
-			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.mu.Lock()
-		_, h := d.seg(dst)
-		if s.idx.roomAfter(h, 1) || s.idx.full() {
-			t.Fatal("the cluster does not fill the tail")
-		}
 		first := s.idx.spillBytes()
 		s.mu.Unlock()
 		before := e.UsedMemory()

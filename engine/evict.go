@@ -212,19 +212,6 @@ func (h *held) has(si int) bool {
 	return si == h.a || si == h.b
 }
 
-// first returns the lowest held segment index (-1 for an empty set).
-func (h *held) first() int {
-	if h.set == nil {
-		return min(h.a, h.b)
-	}
-	for w, word := range h.set {
-		if word != 0 {
-			return w*64 + bits.TrailingZeros64(word)
-		}
-	}
-	return -1
-}
-
 // last returns the highest held segment index.
 func (h *held) last() int {
 	if h.set == nil {
@@ -247,6 +234,7 @@ func (h *held) last() int {
 // caller holding a slot number looks it up again when s.evicted changed.
 func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int64) error {
 	e := s.e
+	eh := h // the segments to evict from first: h, or s alone
 	var one held
 	var kept int64
 	// s's index changes during admit only by the writer's own evictions from s (it holds
@@ -268,15 +256,15 @@ func (s *segment) admit(h *held, base int64, ins newKey, protect uint32, now int
 			}
 			return err
 		}
-		if h == nil {
+		if eh == nil {
 			one = held{d: &e.dbs[s.db], a: s.num, b: s.num}
-			h = &one
+			eh = &one
 		}
-		if n := s.evictPaired(h, protect, now); n > 0 {
+		if n := s.evictPaired(eh, protect, now); n > 0 {
 			kept += n
 			continue
 		}
-		n, err := e.evictElsewhereOrGiveUp(h, &passes, now)
+		n, err := e.evictElsewhereOrGiveUp(eh, &passes, now)
 		if err != nil {
 			e.release(kept)
 			return err
@@ -541,16 +529,16 @@ func (e *Engine) evictElsewhere(h *held, now int64) (freed int64, skipped bool) 
 }
 
 // admitSet is admit for a write holding every segment in set (MSET): base plus idx() is an
-// upper bound of what the whole write adds, idx (nil: none) the part that is the held
-// indexes' growth, which evicting from them lowers: it is asked again after each such
-// eviction, base is not. Admitted, the reservation is held on the first segment of set for
-// all of them; the caller ends it with settleSet.
+// upper bound of what the whole write adds, idx the part that is the held indexes' growth,
+// which evicting from them lowers: it is asked again after each such eviction, base is
+// not. Admitted, the reservation is held on the last segment of set for all of them; the
+// caller ends it with settleSet.
 func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) error {
 	e := d.e
 	h := held{d: d, set: set}
 	next := 0
 	var kept, grow int64
-	stale := idx != nil
+	stale := true
 	for passes := 0; ; {
 		limit := e.maxMemory.Load()
 		if stale && limit > 0 {
@@ -558,13 +546,13 @@ func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) erro
 		}
 		if res, done, err := e.grant(base+grow, base, kept, limit); done {
 			if err == nil {
-				d.segs[h.first()].hold(&h, res)
+				d.segs[h.last()].hold(&h, res)
 			}
 			return err
 		}
 		if n := d.evictHeld(set, &next, now); n > 0 {
 			kept += n
-			stale = idx != nil
+			stale = true
 			continue
 		}
 		n, err := e.evictElsewhereOrGiveUp(&h, &passes, now)
@@ -579,7 +567,7 @@ func (d *DB) admitSet(set *segSet, base int64, idx func() int64, now int64) erro
 // settleSet is settle for a write admitted with admitSet.
 func (d *DB) settleSet(set *segSet) {
 	h := held{d: d, set: set}
-	d.segs[h.first()].settle(&h)
+	d.segs[h.last()].settle(&h)
 }
 
 // evictHeld evicts one key from the held segments in set, taking them in turn from *next.

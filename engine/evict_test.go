@@ -871,29 +871,11 @@ func TestEvictedRoomStaysWithTheWriter(t *testing.T) {
 // changes nothing, under an evicting policy used memory stays within maxmemory.
 func TestInsertReservesEveryRebuildOfASpill(t *testing.T) {
 	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
-		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
-		d := e.DB(0)
+		// The 130th key is the write.
+		e, d, keys := filledTail(t, p, 130)
 		s := &d.segs[0]
-		// Keys whose hashes are homed in the last slot of every table up to 4096 homes:
-		// 129 fill the tail of the first table exactly, the 130th is the write.
-		keys := tailKeys(d, 130)
 		key, val := keys[129], []byte("v")
-		// What an earlier flood of identical hashes leaves (spill doubles the overflow
-		// region): each rebuild for a bigger capacity keeps the same tail, so only the one
-		// that doubles the overflow again (past 4 n + 1024 homes) holds key.
 		s.mu.Lock()
-		s.idx.minExtra = 128
-		s.mu.Unlock()
-		for _, k := range keys[:129] {
-			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
-		s.mu.Lock()
-		_, h := d.seg(key)
-		if s.idx.roomAfter(h, 1) || s.idx.full() {
-			t.Fatal("the cluster does not fill the tail")
-		}
 		first := s.idx.spillBytes()
 		s.mu.Unlock()
 		before := e.UsedMemory()
@@ -979,29 +961,12 @@ func TestRewriteNeverShowsOldAndNewEntry(t *testing.T) {
 // no key; under an evicting policy used memory stays within maxmemory.
 func TestMSetReservesEveryRebuildOfASpill(t *testing.T) {
 	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
-		e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
-		d := e.DB(0)
+		// The MSET adds three more keys and overwrites one of the 129.
+		e, d, keys := filledTail(t, p, 132)
 		s := &d.segs[0]
-		// As in TestInsertReservesEveryRebuildOfASpill: 129 keys homed in the last slot of
-		// every table up to 4096 homes fill the tail; the MSET adds three more and
-		// overwrites one of the 129.
-		keys := tailKeys(d, 132)
 		val := []byte("v")
-		s.mu.Lock()
-		s.idx.minExtra = 128
-		s.mu.Unlock()
-		for _, k := range keys[:129] {
-			if _, err := d.Set(k, val, t0, SetOptions{}, nil); err != nil {
-				t.Fatal(err)
-			}
-		}
 		kv := [][]byte{keys[0], val, keys[129], val, keys[130], val, keys[131], val}
 		s.mu.Lock()
-		for _, k := range keys[129:] {
-			if _, h := d.seg(k); s.idx.roomAfter(h, 1) || s.idx.full() {
-				t.Fatal("the cluster does not fill the tail")
-			}
-		}
 		// What the gate reserved before it followed the chain: the growth for the pairs
 		// and one spill.
 		one := s.idx.growBytesFor(4) + s.idx.spillBytes()
@@ -1059,6 +1024,36 @@ func (x *index) growBytesFor(k uint32) int64 {
 
 // tailKeys returns n keys whose hashes are homed in the last slot of every index table up
 // to 4096 homes: each table's overflow region takes them all.
+// filledTail opens a one-segment engine under policy p and returns n tailKeys, the first
+// 129 of them SET (value "v"): homed in the last slot of every table up to 4096 homes, they
+// fill the tail of the first table exactly, so each of the others would spill. minExtra is
+// what an earlier flood of identical hashes leaves (spill doubles the overflow region):
+// each rebuild for a bigger capacity keeps the same tail, so only the one that doubles the
+// overflow again (past 4 n + 1024 homes) holds them.
+func filledTail(t *testing.T, p evict.Policy, n int) (*Engine, *DB, [][]byte) {
+	t.Helper()
+	e := open(t, Config{Databases: 1, Segments: 1, Policy: p})
+	d := e.DB(0)
+	s := &d.segs[0]
+	keys := tailKeys(d, n)
+	s.mu.Lock()
+	s.idx.minExtra = 128
+	s.mu.Unlock()
+	for _, k := range keys[:129] {
+		if _, err := d.Set(k, []byte("v"), t0, SetOptions{}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, k := range keys[129:] {
+		if _, h := d.seg(k); s.idx.roomAfter(h, 1) || s.idx.full() {
+			t.Fatal("the cluster does not fill the tail")
+		}
+	}
+	return e, d, keys
+}
+
 func tailKeys(d *DB, n int) [][]byte {
 	var keys [][]byte
 	for i := 0; len(keys) < n; i++ {

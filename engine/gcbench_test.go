@@ -9,14 +9,15 @@ package engine
 //	go test -run '^$' -bench '^BenchmarkRuntimeGC$' -cpu 1,2,3 ./engine/
 //
 // ns/op is runtime.GC()'s wall time (mark, both pauses, and the full sweep runtime.GC does
-// before returning); pause-µs/op is the stop-the-world time per cycle, from the
-// /sched/pauses/total/gc:seconds histogram (bucket midpoints: an estimate); gc-cpu-µs/op
+// before returning); pause-µs/op is the stop-the-world time per cycle (runtime/debug's
+// PauseTotal); gc-cpu-µs/op
 // is /cpu/classes/gc/total:cpu-seconds per cycle (mark workers of all kinds and pauses times
 // GOMAXPROCS, as the runtime counts them).
 
 import (
 	"encoding/binary"
 	"runtime"
+	"runtime/debug"
 	"runtime/metrics"
 	"strconv"
 	"testing"
@@ -36,40 +37,22 @@ func BenchmarkRuntimeGC(b *testing.B) {
 					b.Fatal(err)
 				}
 			}
-			s := []metrics.Sample{{Name: "/sched/pauses/total/gc:seconds"}, {Name: "/cpu/classes/gc/total:cpu-seconds"}}
+			s := []metrics.Sample{{Name: "/cpu/classes/gc/total:cpu-seconds"}}
+			var st debug.GCStats
 			runtime.GC()
 			metrics.Read(s)
-			pause0, cpu0 := histSum(s[0].Value.Float64Histogram()), s[1].Value.Float64()
+			debug.ReadGCStats(&st)
+			pause0, cpu0 := st.PauseTotal, s[0].Value.Float64()
 			b.ReportAllocs()
-			b.ResetTimer()
-			for b.Loop() {
+			for b.Loop() { // resets the timer before the first cycle and stops it after the last
 				runtime.GC()
 			}
-			b.StopTimer()
 			metrics.Read(s)
+			debug.ReadGCStats(&st)
 			n := float64(b.N)
-			b.ReportMetric((histSum(s[0].Value.Float64Histogram())-pause0)/n*1e6, "pause-µs/op")
-			b.ReportMetric((s[1].Value.Float64()-cpu0)/n*1e6, "gc-cpu-µs/op")
+			b.ReportMetric(float64(st.PauseTotal-pause0)/n/1e3, "pause-µs/op")
+			b.ReportMetric((s[0].Value.Float64()-cpu0)/n*1e6, "gc-cpu-µs/op")
 			runtime.KeepAlive(e)
 		})
 	}
-}
-
-// histSum estimates the total of a runtime/metrics histogram's values from its bucket
-// midpoints (the last bucket, open-ended, at its lower bound).
-func histSum(h *metrics.Float64Histogram) float64 {
-	var t float64
-	for i, c := range h.Counts {
-		lo, hi := h.Buckets[i], h.Buckets[i+1]
-		switch {
-		case c == 0:
-		case hi > 1e300:
-			t += float64(c) * lo
-		case lo < -1e300:
-			t += float64(c) * hi
-		default:
-			t += float64(c) * (lo + hi) / 2
-		}
-	}
-	return t
 }

@@ -122,47 +122,15 @@ func respillAt(n, c, minExtra uint32) (uint32, uint32) {
 // (respill), until one holds them all. The rebuilds in between are unmapped at once; only
 // the last stays in used memory.
 func (x *index) chainBytes(h, c, minExtra uint32) int64 {
+	var one batchKeys // the new key alone
+	one.add(h)
 	for {
 		size, nc := tableBytes(c, minExtra)
-		if x.holdsWith(h, 1, nc, uint32(size/slotSize)) {
+		if x.holdsBatch(&one, 0, nc, uint32(size/slotSize)) {
 			return int64(size - len(x.mem))
 		}
 		c, minExtra = x.respill(nc, minExtra)
 	}
-}
-
-// holdsWith reports whether a table of c homes and l slots holds x's entries and k more
-// with hash h. It puts them, in x's slot order with the k where h falls, each in the
-// first slot after the previous one and not before its home: a valid placement, so the
-// last slot it uses is at or after the last one linear probing uses (the least possible:
-// it fills from the homes up), and a yes is never wrong. Entries sharing a home in x are
-// not sorted by hash, so a no can be wrong near the end of the table; it only makes the
-// reservation larger. O(slots), no allocation; chainBytes calls it only when an insert
-// would rebuild.
-func (x *index) holdsWith(h, k, c, l uint32) bool {
-	free := uint64(0) // the first slot after the last one used
-	put := func(hh, k uint32) bool {
-		p := max(uint64(hh)*uint64(c)>>32, free)
-		free = p + uint64(k)
-		return free <= uint64(l)
-	}
-	pending := true
-	for i := range x.slots {
-		sl := &x.slots[i]
-		if sl.meta&metaUsed == 0 {
-			continue
-		}
-		if pending && sl.hash > h {
-			pending = false
-			if !put(h, k) {
-				return false
-			}
-		}
-		if !put(sl.hash, 1) {
-			return false
-		}
-	}
-	return !pending || put(h, k)
 }
 
 // batchRanges is how many hash ranges a batchKeys sketch keeps (batchRange).
@@ -234,8 +202,14 @@ func (x *index) roomFor(b *batchKeys, late uint32) bool {
 }
 
 // holdsBatch reports whether a table of c homes and l slots holds x's entries, the sketched
-// keys and late keys of the greatest hash, as holdsWith does for one hash: a yes is never
-// wrong. O(slots), no allocation.
+// keys (each at its range's greatest hash) and late keys of the greatest hash. It puts
+// them all, in x's slot order with each range's keys where its greatest hash falls, each in
+// the first slot after the previous one and not before its home: a valid placement, so the
+// last slot it uses is at or after the last one linear probing uses (the least possible:
+// it fills from the homes up), and a yes is never wrong. Entries sharing a home in x are
+// not sorted by hash, so a no can be wrong near the end of the table; it only makes the
+// reservation larger. O(slots), no allocation; chainBytes (one key) and batchBytes call it
+// only when inserts would rebuild.
 func (x *index) holdsBatch(b *batchKeys, late, c, l uint32) bool {
 	free := uint64(0) // the first slot after the last one used
 	put := func(hh, k uint32) bool {
@@ -293,7 +267,7 @@ func (x *index) batchBytes(b *batchKeys, late, kNew uint32) int64 {
 	if x.mem == nil { // the first insert builds the table
 		w.visit(nextCap(x.cap), x.minExtra)
 	} else {
-		w.leave(x.cap, x.minExtra, uint32(len(x.slots)), true)
+		w.leave(x.cap, x.minExtra, x.roomFor(b, late))
 	}
 	if w.visits < 0 {
 		cmax := max(nextCap(x.cap), nextCap(uint32(min(w.fin*10/9+1, 1<<31))),
@@ -323,20 +297,14 @@ func (w *batchWalk) visit(c, minExtra uint32) {
 	}
 	size, nc := tableBytes(c, minExtra)
 	w.size = max(w.size, size)
-	w.leave(nc, minExtra, uint32(size/slotSize), false)
+	w.leave(nc, minExtra, w.x.holdsBatch(w.b, w.late, nc, uint32(size/slotSize)))
 }
 
-// leave visits the tables that follow the table of c homes, l slots and overflow minExtra
-// (live: x as it is) during the batch.
-func (w *batchWalk) leave(c, minExtra, l uint32, live bool) {
+// leave visits the tables that follow the table of c homes and overflow minExtra during
+// the batch; holds: that table surely holds every entry and key (roomFor, holdsBatch).
+func (w *batchWalk) leave(c, minExtra uint32, holds bool) {
 	if w.fin*10 > uint64(c)*9 { // some insert finds it full
 		w.visit(nextCap(c), minExtra)
-	}
-	var holds bool
-	if live {
-		holds = w.x.roomFor(w.b, w.late)
-	} else {
-		holds = w.x.holdsBatch(w.b, w.late, c, l)
 	}
 	if holds {
 		return

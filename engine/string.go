@@ -220,7 +220,7 @@ func (d *DB) MSet(kv [][]byte, nx bool, now int64) (stored bool, err error) {
 				evicted[si] = s.evicted
 			}
 			pairs[si]++
-			if s.lookup(h, kv[k], now) < 0 {
+			if nx || s.lookup(h, kv[k], now) < 0 { // MSETNX got here with every key absent
 				absent[si]++
 				s.batch.add(h)
 			}
