@@ -2,6 +2,7 @@ package loadgen
 
 import (
 	"bufio"
+	"cmp"
 	"fmt"
 	"io"
 	"slices"
@@ -22,15 +23,7 @@ func MergeSpans(s []Span) Spans {
 	for _, sp := range s {
 		out = append(out, Span{sp.Start, max(sp.End, sp.Start)})
 	}
-	slices.SortFunc(out, func(a, b Span) int {
-		switch {
-		case a.Start < b.Start:
-			return -1
-		case a.Start > b.Start:
-			return 1
-		}
-		return 0
-	})
+	slices.SortFunc(out, func(a, b Span) int { return cmp.Compare(a.Start, b.Start) })
 	m := out[:0]
 	for _, sp := range out {
 		if n := len(m); n > 0 && sp.Start <= m[n-1].End {

@@ -34,18 +34,15 @@ func cmdGCOverlap(args []string) error {
 	if *control != "" && (!ok || ctl == "" || lender == "") {
 		return fmt.Errorf("gc-overlap: -control %q: want CONTROL=FORCED, e.g. D=B", *control)
 	}
-	dir := fs.Arg(0)
 	var phases []*overlapPhase
-	byName := map[string]*overlapPhase{}
 	for _, name := range fs.Args()[1:] {
-		p, err := loadOverlapPhase(dir, name)
+		p, err := loadOverlapPhase(fs.Arg(0), name)
 		if err != nil {
 			return err
 		}
 		phases = append(phases, p)
-		byName[name] = p
 	}
-	return writeGCOverlap(os.Stdout, phases, byName, ctl, lender)
+	return writeGCOverlap(os.Stdout, phases, ctl, lender)
 }
 
 // overlapPhase is one phase's GETs and the server's GC listing read after it.
@@ -127,27 +124,46 @@ func classify(gets []loadgen.TraceRecord, forced, pauses loadgen.Spans) *overlap
 	return c
 }
 
-func writeGCOverlap(w io.Writer, phases []*overlapPhase, byName map[string]*overlapPhase, control, lender string) error {
+// classLabels name overlapClasses' rows: of a phase against its own collections, or of a
+// control against another phase's shifted times.
+type classLabels struct{ during, outside, inPause, autoPause string }
+
+var (
+	forcedLabels = classLabels{"a forced collection", "nothing (no forced collection, no pause window)",
+		"a pause window (any cycle)", "an automatic cycle's pause window only"}
+	shiftedLabels = classLabels{"the shifted times of a forced collection (none ran)",
+		"none of the shifted times (no forced collection, no pause window)",
+		"the shifted times of a pause window", "the shifted times of an automatic cycle's pause window only"}
+)
+
+func writeGCOverlap(w io.Writer, phases []*overlapPhase, control, lender string) error {
+	byName := map[string]*overlapPhase{}
+	for _, p := range phases {
+		byName[p.name] = p
+	}
 	type result struct {
-		p       *overlapPhase
-		c       *overlapClasses
-		placebo *overlapClasses // control phases: against another phase's shifted forced cycles
-		against string
-		notes   []string
+		p              *overlapPhase
+		forced, pauses loadgen.Spans // within the phase
+		c              *overlapClasses
+		placebo        *overlapClasses // control phases: against another phase's shifted forced cycles
+		against        string
+		notes          []string
 	}
 	var results []result
 	pooled := map[string]*overlapClasses{}
+	shiftedKind := map[string]bool{}
 	var kinds []string
-	pool := func(kind string, c *overlapClasses) {
+	pool := func(kind string, c *overlapClasses, shifted bool) {
 		if pooled[kind] == nil {
 			pooled[kind] = newOverlapClasses()
+			shiftedKind[kind] = shifted
 			kinds = append(kinds, kind)
 		}
 		pooled[kind].add(c)
 	}
 	for _, p := range phases {
-		forced, pauses := p.cycles.Forced.Within(p.from, p.to), p.cycles.Pauses.Within(p.from, p.to)
-		res := result{p: p, c: classify(p.gets, forced, pauses)}
+		res := result{p: p, forced: p.cycles.Forced.Within(p.from, p.to), pauses: p.cycles.Pauses.Within(p.from, p.to)}
+		res.c = classify(p.gets, res.forced, res.pauses)
 		if p.dropped > 0 {
 			res.notes = append(res.notes, fmt.Sprintf("%s: the trace was full; %d later commands (GETs and SETs) are not in it", p.name, p.dropped))
 		}
@@ -157,7 +173,7 @@ func writeGCOverlap(w io.Writer, phases []*overlapPhase, byName map[string]*over
 		if f := p.cycles.PausesFrom; f > p.from {
 			res.notes = append(res.notes, fmt.Sprintf("%s: pause windows may be missing before %.3f s into the phase (%d cycles since the server started never read)", p.name, float64(f-p.from)/1e9, p.cycles.PausesMissing))
 		}
-		pool(p.kind, res.c)
+		pool(p.kind, res.c, false)
 		// The control keeps everything of the lending phase's classification but the
 		// collections themselves: same spans, same pattern, none running.
 		if p.kind == control && control != "" {
@@ -166,7 +182,7 @@ func writeGCOverlap(w io.Writer, phases []*overlapPhase, byName map[string]*over
 				res.placebo = classify(p.gets, src.cycles.Forced.Within(src.from, src.to).Shift(d),
 					src.cycles.Pauses.Within(src.from, src.to).Shift(d))
 				res.against = src.name
-				pool(p.kind+" vs "+src.kind+" times", res.placebo)
+				pool(p.kind+" vs "+src.kind+" times", res.placebo, true)
 			}
 		}
 		results = append(results, res)
@@ -186,54 +202,45 @@ func writeGCOverlap(w io.Writer, phases []*overlapPhase, byName map[string]*over
 		fmt.Fprintf(w, "| %s | %s | %d | %.2f%% | %.1f | %.1f | %.1f | %.0f |\n", phase, class, p.Count, share, p.P50, p.P99, p.P999, p.Max)
 	}
 	// A phase in which no collection was forced shows "a forced collection" and "nothing"
-	// only if some GETs overlapped a pause window (else "nothing" is all of them).
-	rows := func(phase string, c *overlapClasses) {
-		n := c.all.TotalCount()
-		row(phase, "anything (all GETs)", c.all, n)
-		if c.during.TotalCount() > 0 || c.inPause.TotalCount() > 0 {
-			row(phase, "a forced collection", c.during, n)
-			row(phase, "nothing (no forced collection, no pause window)", c.outside, n)
+	// only if some GETs overlapped a pause window (else "nothing" is all of them). A control
+	// classified against shifted times (shifted) always shows both, and no "anything" row:
+	// its phase's own rows have it.
+	rows := func(phase string, c *overlapClasses, shifted bool) {
+		l, n := forcedLabels, c.all.TotalCount()
+		if shifted {
+			l = shiftedLabels
+		} else {
+			row(phase, "anything (all GETs)", c.all, n)
+		}
+		if shifted || c.during.TotalCount() > 0 || c.inPause.TotalCount() > 0 {
+			row(phase, l.during, c.during, n)
+			row(phase, l.outside, c.outside, n)
 		}
 		if c.inPause.TotalCount() > 0 {
-			row(phase, "a pause window (any cycle)", c.inPause, n)
+			row(phase, l.inPause, c.inPause, n)
 		}
 		if c.autoPause.TotalCount() > 0 {
-			row(phase, "an automatic cycle's pause window only", c.autoPause, n)
-		}
-	}
-	placeboRows := func(phase string, c *overlapClasses) {
-		n := c.all.TotalCount()
-		row(phase, "the shifted times of a forced collection (none ran)", c.during, n)
-		row(phase, "none of the shifted times (no forced collection, no pause window)", c.outside, n)
-		if c.inPause.TotalCount() > 0 {
-			row(phase, "the shifted times of a pause window", c.inPause, n)
-		}
-		if c.autoPause.TotalCount() > 0 {
-			row(phase, "the shifted times of an automatic cycle's pause window only", c.autoPause, n)
+			row(phase, l.autoPause, c.autoPause, n)
 		}
 	}
 
 	fmt.Fprintf(w, "All rounds pooled:\n\n%s", hdr)
 	for _, k := range kinds {
-		if strings.Contains(k, " vs ") {
-			placeboRows(k, pooled[k])
-		} else {
-			rows(k, pooled[k])
-		}
+		rows(k, pooled[k], shiftedKind[k])
 	}
 	fmt.Fprintf(w, "\nPhase by phase:\n\n| phase | GET span s | forced collections in span | share of span in a forced collection | pause windows in span | pause time in span ms |\n|---|--:|--:|--:|--:|--:|\n")
 	for _, r := range results {
 		span := r.p.to - r.p.from
-		f, pw := r.p.cycles.Forced.Within(r.p.from, r.p.to), r.p.cycles.Pauses.Within(r.p.from, r.p.to)
+		f, pw := r.forced, r.pauses
 		fmt.Fprintf(w, "| %s | %.1f | %d | %.2f%% | %d | %.2f |\n", r.p.name, float64(span)/1e9, len(f),
 			100*float64(f.Total())/float64(max(span, 1)), len(pw), float64(pw.Total())/1e6)
 	}
 	fmt.Fprintf(w, "\n%s", hdr)
 	var notes []string
 	for _, r := range results {
-		rows(r.p.name, r.c)
+		rows(r.p.name, r.c, false)
 		if r.placebo != nil {
-			placeboRows(r.p.name+" vs "+r.against+" times", r.placebo)
+			rows(r.p.name+" vs "+r.against+" times", r.placebo, true)
 		}
 		notes = append(notes, r.notes...)
 	}
