@@ -178,6 +178,8 @@ func (l *l1) deleteSlots(set *slotSet, keys *[]byte, lens *[]int) bool {
 		}
 	}
 	for i := 0; i < l.eng.NumDBs(); i++ {
+		// Scan touches no key, so one view serves the scan and the deletes.
+		d := l.eng.DB(i)
 		for cursor := uint64(0); ; {
 			*keys, *lens = (*keys)[:0], (*lens)[:0]
 			now := time.Now().UnixMilli()
@@ -186,13 +188,11 @@ func (l *l1) deleteSlots(set *slotSet, keys *[]byte, lens *[]int) bool {
 				l.flushMu.RUnlock()
 				return false
 			}
-			if d := l.eng.DBNoTouch(i); cursor != 0 || d.Len() > 0 {
-				cursor = d.Scan(cursor, drainStep, now, collect)
-			}
+			cursor = d.Scan(cursor, drainStep, now, collect)
 			for off, n := 0, 0; n < len(*lens); n++ {
 				k := (*keys)[off : off+(*lens)[n]]
 				off += len(k)
-				l.eng.DB(i).Delete(k, now)
+				d.Delete(k, now)
 			}
 			l.flushMu.RUnlock()
 			if cursor == 0 {

@@ -35,10 +35,33 @@ func newSlotUpstream(t *testing.T, fs *fakeServer) *Upstream {
 	return newTestUpstream(t, fs.addr(), func(o *Options) { o.perSlot = true })
 }
 
+// twoSlots starts the fake with key ka in slots 0-8191 (value va) and kb in 8192-16383
+// (value vb), an upstream with per-slot epochs, and an app connection that has both in L1.
+func twoSlots(t *testing.T, va, vb string) (fs *fakeServer, u *Upstream, a *appConn, ka, kb string) {
+	t.Helper()
+	fs = startFake(t)
+	ka, kb = slotKey(t, "a", 0, 8191), slotKey(t, "b", 8192, 16383)
+	fs.set(ka, va)
+	fs.set(kb, vb)
+	u = newSlotUpstream(t, fs)
+	a = newApp(u)
+	fill(t, u, a, ka, kb)
+	return fs, u, a, ka, kb
+}
+
 func slotOf(k string) *slotSet {
 	var s slotSet
 	s.add(int(keySlot([]byte(k))))
 	return &s
+}
+
+// holdDrain holds every drain round at its start until the test ends: the slots dropped
+// stay draining.
+func holdDrain(tb testing.TB) {
+	release := make(chan struct{})
+	h := func() { <-release }
+	beforeDrain.Store(&h)
+	tb.Cleanup(func() { beforeDrain.Store(nil); close(release) })
 }
 
 func drained(u *Upstream) bool { return u.l1.slots.draining.Load() == 0 }
@@ -94,18 +117,13 @@ func TestSlotDropRefusesStoreInFlight(t *testing.T) {
 // A drop deletes its slots' entries, strings and hashes in every database, and leaves the
 // other slots' entries answering from L1.
 func TestSlotDropKeepsOtherSlots(t *testing.T) {
-	fs := startFake(t)
-	moved, kept := slotKey(t, "m", 0, 8191), slotKey(t, "k", 8192, 16383)
+	fs, u, a, moved, kept := twoSlots(t, "m", "k")
 	movedHash := slotKey(t, "mh", keySlot([]byte(moved)), keySlot([]byte(moved)))
-	fs.set(moved, "m")
-	fs.set(kept, "k")
 	fs.mu.Lock()
 	fs.hashes[movedHash] = []string{"f", "v"}
 	fs.mu.Unlock()
-	u := newSlotUpstream(t, fs)
-	a, a1 := newApp(u), newApp(u)
+	a1 := newApp(u)
 	a1.db = 1
-	fill(t, u, a, moved, kept)
 	a.do(t, "HGETALL", movedHash)
 	waitFor(t, "the hash cached", func() bool { return cached(u, 0, movedHash) })
 	a1.do(t, "GET", moved)
@@ -136,13 +154,7 @@ func TestSlotDropKeepsOtherSlots(t *testing.T) {
 // While a slot drains, its entries still in the engine answer nothing: the read goes to
 // the upstream. Other slots' entries keep answering.
 func TestSlotDrainingReadsMiss(t *testing.T) {
-	fs := startFake(t)
-	moved, kept := slotKey(t, "m", 0, 8191), slotKey(t, "k", 8192, 16383)
-	fs.set(moved, "old")
-	fs.set(kept, "k")
-	u := newSlotUpstream(t, fs)
-	a := newApp(u)
-	fill(t, u, a, moved, kept)
+	fs, u, a, moved, kept := twoSlots(t, "old", "k")
 	release := make(chan struct{})
 	reached := make(chan struct{}, 1)
 	h := func() {
@@ -214,14 +226,9 @@ func dialTest(t *testing.T, u *Upstream, addr string) *nodeConn {
 // end (onInvalidations(nil) on the goroutine that closed it) drops nothing more and
 // flushes nothing.
 func TestNodeConnEndDropsOnlyItsSlots(t *testing.T) {
-	fs := startFake(t)
-	ka, kb := slotKey(t, "a", 0, 8191), slotKey(t, "b", 8192, 16383)
-	fs.set(ka, "a")
-	fs.set(kb, "b")
-	u := newSlotUpstream(t, fs)
+	// The route set after the fill only changes which breaker the fill's reads charged.
+	_, u, a, ka, kb := twoSlots(t, "a", "b")
 	addrA, addrB := twoNodes(t, u)
-	a := newApp(u)
-	fill(t, u, a, ka, kb)
 	ca, _ := dialTest(t, u, addrA), dialTest(t, u, addrB) // the other one idle: not inside Read
 	ca.Close()
 	u.clusterNil() // the report, on the closing goroutine
@@ -237,14 +244,8 @@ func TestNodeConnEndDropsOnlyItsSlots(t *testing.T) {
 // between two Reads are dropped, not those of a connection blocked in Read. Without a map,
 // or from a connection to an address never seen as a primary, the whole L1 is flushed.
 func TestNullPushDropsIdleNodes(t *testing.T) {
-	fs := startFake(t)
-	ka, kb := slotKey(t, "a", 0, 8191), slotKey(t, "b", 8192, 16383)
-	fs.set(ka, "a")
-	fs.set(kb, "b")
-	u := newSlotUpstream(t, fs)
+	_, u, a, ka, kb := twoSlots(t, "a", "b")
 	addrA, addrB := twoNodes(t, u)
-	a := newApp(u)
-	fill(t, u, a, ka, kb)
 	ca := dialTest(t, u, addrA)
 	dialTest(t, u, addrB)
 	go func() {
@@ -317,10 +318,7 @@ func TestHitAllocsWhileDraining(t *testing.T) {
 	u := newSlotUpstream(t, fs)
 	a := newApp(u)
 	fill(t, u, a, k)
-	release := make(chan struct{})
-	h := func() { <-release }
-	beforeDrain.Store(&h)
-	t.Cleanup(func() { beforeDrain.Store(nil); close(release) })
+	holdDrain(t)
 	u.dropSlots(slotOf(other), DropTopology)
 	args := [][]byte{[]byte("GET"), []byte(k)}
 	out := make([]byte, 0, 64)

@@ -26,10 +26,7 @@ func BenchmarkHit(b *testing.B) {
 			a.do(b, "GET", "k")
 			waitFor(b, "k cached", func() bool { return cached(u, 0, "k") })
 			if c.drain {
-				release := make(chan struct{})
-				h := func() { <-release }
-				beforeDrain.Store(&h)
-				b.Cleanup(func() { beforeDrain.Store(nil); close(release) })
+				holdDrain(b)
 				var other slotSet
 				other.add(int(keySlot([]byte("k"))+1) % clusterSlots)
 				u.dropSlots(&other, DropTopology)
@@ -72,6 +69,14 @@ func BenchmarkDrainRound(b *testing.B) {
 	put(0, n)
 	var set slotSet
 	set.add(int(keySlot([]byte("key:0"))))
+	// dropped are the keys a round deletes, put back after each round so that every round
+	// drains the same keys.
+	var dropped []int
+	for i := 0; i < n; i++ {
+		if set.has(keySlot([]byte("key:" + strconv.Itoa(i)))) {
+			dropped = append(dropped, i)
+		}
+	}
 	var keys []byte
 	var lens []int
 	b.ReportAllocs()
@@ -81,7 +86,9 @@ func BenchmarkDrainRound(b *testing.B) {
 			b.Fatal("closed")
 		}
 		b.StopTimer()
-		put(0, 10) // put back what a round deletes, roughly
+		for _, k := range dropped {
+			put(k, k+1)
+		}
 		b.StartTimer()
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)/n, "ns/key")

@@ -30,8 +30,7 @@ func TestUpstreamClusterNodeBreakers(t *testing.T) {
 		var ks []string
 		for j := 0; len(ks) < count; j++ {
 			k := "k" + strconv.Itoa(j)
-			s, _ := strconv.Atoi(strings.TrimSpace(strings.TrimPrefix(string(r.Do("CLUSTER", "KEYSLOT", k)), ":")))
-			if (s < 8192) == (i == 0) {
+			if s := keySlotOf(t, r, k); (s < 8192) == (i == 0) {
 				ks = append(ks, k)
 			}
 		}

@@ -12,7 +12,6 @@ package main
 import (
 	"context"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -29,13 +28,6 @@ func TestUpstreamClusterPartialDrop(t *testing.T) {
 	defer rdb.Close()
 
 	node := dialResp(t, cl.hot.Addr)
-	slotOf := func(k string) int {
-		n, err := strconv.Atoi(strings.TrimPrefix(strings.TrimSpace(string(node.Do("CLUSTER", "KEYSLOT", k))), ":"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		return n
-	}
 	moving, _ := strconv.Atoi(cl.slot)
 	hotLo := 0
 	if moving >= 8192 {
@@ -47,7 +39,7 @@ func TestUpstreamClusterPartialDrop(t *testing.T) {
 	var hotKeys, coldKeys []string
 	for i := 0; len(hotKeys) < 4 || len(coldKeys) < 4; i++ {
 		k := "key" + strconv.Itoa(i)
-		switch s := slotOf(k); {
+		switch s := keySlotOf(t, node, k); {
 		case s == moving:
 		case onHot(s) && len(hotKeys) < 4:
 			hotKeys = append(hotKeys, k)
@@ -128,24 +120,17 @@ func TestUpstreamClusterPartialDrop(t *testing.T) {
 
 	// The sidecar's connections to cold are killed. moved is on cold now.
 	coldAll := append([]string{moved}, coldKeys...)
+	conns, list := clientListFields(t, cl.cold, "sidecache")
+	if len(conns) == 0 {
+		t.Fatalf("no sidecar connection on the cold primary:\n%s", list)
+	}
 	cc := dialResp(t, cl.cold.Addr)
-	killed := 0
-	for _, line := range strings.Split(string(parseBulk(cc.Do("CLIENT", "LIST"))), "\n") {
-		if !strings.Contains(line, " name=sidecache ") {
-			continue
-		}
-		for _, f := range strings.Fields(line) {
-			if id, ok := strings.CutPrefix(f, "id="); ok {
-				if r := string(cc.Do("CLIENT", "KILL", "ID", id)); r != ":1\r\n" {
-					t.Fatalf("CLIENT KILL ID %s = %q", id, r)
-				}
-				killed++
-			}
+	for _, f := range conns {
+		if r := string(cc.Do("CLIENT", "KILL", "ID", f["id"])); r != ":1\r\n" {
+			t.Fatalf("CLIENT KILL ID %s = %q", f["id"], r)
 		}
 	}
-	if killed == 0 {
-		t.Fatal("no sidecar connection on the cold primary")
-	}
+	killed := len(conns)
 	l1Eventually(t, "cold's slots dropped and drained", func() bool {
 		return upInfo(t, c, "l1_slot_drops_connection") > 0 && upInfo(t, c, "l1_slots_draining") == 0
 	})

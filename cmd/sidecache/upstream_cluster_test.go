@@ -65,8 +65,8 @@ func startCluster(t *testing.T) *testCluster {
 		c.ids[p] = strings.TrimSpace(string(parseBulk(dialResp(t, p.Addr).Do("CLUSTER", "MYID"))))
 	}
 	r := dialResp(t, n[0].Addr)
-	c.slot = strings.TrimPrefix(strings.TrimSpace(string(r.Do("CLUSTER", "KEYSLOT", "ver"))), ":")
-	s, _ := strconv.Atoi(c.slot)
+	s := keySlotOf(t, r, "ver")
+	c.slot = strconv.Itoa(s)
 	c.hot, c.cold, c.replica = n[0], n[1], n[2]
 	if s >= 8192 {
 		c.hot, c.cold = n[1], n[0]
@@ -103,6 +103,17 @@ func mustOK(t *testing.T, c *respConn, args ...string) {
 	if r := string(c.Do(args...)); r != "+OK\r\n" {
 		t.Fatalf("%v = %q", args, r)
 	}
+}
+
+// keySlotOf returns key's slot as the cluster node behind c computes it (CLUSTER KEYSLOT).
+func keySlotOf(t *testing.T, c *respConn, key string) int {
+	t.Helper()
+	r := string(c.Do("CLUSTER", "KEYSLOT", key))
+	s, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r, ":"), "\r\n"))
+	if err != nil {
+		t.Fatalf("CLUSTER KEYSLOT %s = %q", key, r)
+	}
+	return s
 }
 
 func (c *testCluster) waitRole(t *testing.T, p *proc, role string) {

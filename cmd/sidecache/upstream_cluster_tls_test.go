@@ -100,23 +100,13 @@ func (c *tlsCluster) keyOn(t *testing.T, i int) string {
 	t.Helper()
 	for n := 0; n < 1000; n++ {
 		k := "k" + strconv.Itoa(n)
-		s := c.slotOf(t, k)
+		s := keySlotOf(t, c.conns[0], k)
 		if s >= clusterThirds[i][0] && s <= clusterThirds[i][1] {
 			return k
 		}
 	}
 	t.Fatalf("no key found on node %d", i)
 	return ""
-}
-
-func (c *tlsCluster) slotOf(t *testing.T, key string) int {
-	t.Helper()
-	r := string(c.conns[0].Do("CLUSTER", "KEYSLOT", key))
-	s, err := strconv.Atoi(strings.TrimSuffix(strings.TrimPrefix(r, ":"), "\r\n"))
-	if err != nil {
-		t.Fatalf("CLUSTER KEYSLOT %s = %q", key, r)
-	}
-	return s
 }
 
 // migrate moves slot from node src to node dst, its keys with MIGRATE (over TLS, as
@@ -293,7 +283,7 @@ func TestUpstreamClusterTLS(t *testing.T) {
 		return upInfo(t, c, "l1_flushes_topology") + upInfo(t, c, "l1_slot_drops_topology")
 	}
 	topo := topology()
-	cl.migrate(t, cl.slotOf(t, k0), 0, 1)
+	cl.migrate(t, keySlotOf(t, cl.conns[0], k0), 0, 1)
 	l1Eventually(t, "the slot map change seen by the sidecar's watcher (moved slot dropped)", func() bool {
 		return topology() > topo
 	})
