@@ -78,6 +78,7 @@ last=$((KEYS - 1))
 pad=$((10 - ${#last}))
 PREFIX=gclat:$(printf '%*s' $((pad > 0 ? pad : 0)) '' | tr ' ' 'x')
 WORK=(-keys "$KEYS" -key-prefix "$PREFIX" -value 100)
+TRACE_MAX=4194304 # commands traced per phase at most (loadgen run -trace-max)
 RUN=(-conns "$CONNS" -pipeline 1 -warmup 1s -duration "$DURATION" -progress=false)
 if [ "$RATE" != 0 ]; then
   RUN+=(-rate "$RATE")
@@ -122,7 +123,7 @@ phase() {
   fi
   local s0 s1
   s0=$(date +%s.%N)
-  ./bin/loadgen run "${WORK[@]}" "${RUN[@]}" -read "$read" -out "$TMP/json" -trace "$TRACE" "$name=unix://$SOCK" >/dev/null
+  ./bin/loadgen run "${WORK[@]}" "${RUN[@]}" -read "$read" -out "$TMP/json" -trace "$TRACE" -trace-max "$TRACE_MAX" "$name=unix://$SOCK" >/dev/null
   s1=$(date +%s.%N)
   if [ -n "$FORCER" ]; then kill "$FORCER" 2>/dev/null || true; wait "$FORCER" 2>/dev/null || true; FORCER=; fi
   curl -sS -o "$TRACE/$name.cycles" "http://$ADMIN/debug/gc-cycles"
@@ -220,10 +221,10 @@ machine=$(head -1 "$TMP/load.txt")
   echo "   The counts cover the whole phase including its warm-up second; GC/s divides by the phase's wall time."
   echo "5. Requests during and outside a collection, in the same phases: each phase's load generator also runs with"
   echo "   \`-trace DIR\`, keeping every measured command's send time and latency (ns) in a buffer of at most"
-  echo "   4194304 records allocated before the run (the coverage notes say if any were dropped). The send time is"
+  echo "   $TRACE_MAX records allocated before the run (the coverage notes say if any were dropped). The send time is"
   echo "   the load generator's monotonic clock plus one offset to the wall clock (CLOCK_REALTIME) taken when it"
   echo "   starts. The server takes \`time.Now().UnixNano()\` just before and just after each \`runtime.GC()\` that"
-  echo "   \`/debug/pprof/gc\` runs and keeps the last 4096 such spans; after each of them, and when listed, it also"
+  echo "   \`/debug/pprof/gc\` runs and keeps the last 4096 (gcRingSize) such spans; after each of them, and when listed, it also"
   echo "   keeps the STW pause windows of the cycles completed since (its own automatic cycles too), from"
   echo "   \`runtime/debug.ReadGCStats\`: [PauseEnd − Pause, PauseEnd], where Pause is the cycle's total"
   echo "   stop-the-world time and PauseEnd the end of its mark termination. Such a window holds the"
