@@ -97,6 +97,11 @@ type Options struct {
 	// event-loops to actually run in parallel for a potential higher performance.
 	LockOSThread bool
 
+	// LockedThreadHook, with LockOSThread, is run by every event-loop goroutine (the main
+	// reactor's too) right after it locked its OS thread, on that thread.
+	// (Added for sidecache, see PATCHED.md.)
+	LockedThreadHook func()
+
 	// Ticker indicates whether the ticker has been set up.
 	Ticker bool
 
@@ -177,6 +182,13 @@ func WithMulticore(multicore bool) Option {
 func WithLockOSThread(lockOSThread bool) Option {
 	return func(opts *Options) {
 		opts.LockOSThread = lockOSThread
+	}
+}
+
+// WithLockedThreadHook sets LockedThreadHook. (Added for sidecache, see PATCHED.md.)
+func WithLockedThreadHook(hook func()) Option {
+	return func(opts *Options) {
+		opts.LockedThreadHook = hook
 	}
 }
 

@@ -28,6 +28,9 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling(el.accept0)
@@ -47,6 +50,9 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling(func(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) error {
@@ -80,6 +86,9 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling(func(fd int, ev netpoll.IOEvent, flags netpoll.IOFlags) error {

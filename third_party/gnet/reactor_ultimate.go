@@ -27,6 +27,9 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling()
@@ -46,6 +49,9 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling()
@@ -66,6 +72,9 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		if hook := el.engine.opts.LockedThreadHook; hook != nil {
+			hook()
+		}
 	}
 
 	err := el.poller.Polling()
