@@ -55,6 +55,10 @@ type Options struct {
 	ProtectedMode bool
 	// TCPKeepAlive is the keep-alive period; 0 disables it.
 	TCPKeepAlive time.Duration
+	// BackgroundNice, above 0, locks the event loops to their threads and keeps every other
+	// thread of the process this much nicer than them (threadnice.go); 0 leaves threads as
+	// Go runs them.
+	BackgroundNice int
 	// Heartbeat is how often each event loop is asked to prove it runs (LoopHealth);
 	// default 1s.
 	Heartbeat time.Duration
@@ -232,6 +236,11 @@ func (s *Server) Serve() error {
 	}
 	if s.opts.TCPKeepAlive > 0 {
 		opts = append(opts, gnet.WithTCPKeepAlive(s.opts.TCPKeepAlive))
+	}
+	if s.opts.BackgroundNice > 0 {
+		// gnet runs the loops and one main reactor, which accepts connections.
+		nicer := &threadNicer{add: s.opts.BackgroundNice, expect: s.opts.Loops + 1, log: s.log, stop: s.hbStop}
+		opts = append(opts, gnet.WithLockOSThread(true), gnet.WithLockedThreadHook(nicer.loopLocked))
 	}
 	return gnet.Rotate(s, addrs, opts...)
 }

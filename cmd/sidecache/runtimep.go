@@ -19,9 +19,10 @@ import "runtime"
 //
 // The extra P is one the loops cannot hold: when idle it waits in the Go netpoller and runs
 // timers, so the loops' Ps stay with them. Locking the loops to their threads (gnet's
-// LockOSThread) would not help: a locked goroutine in a system call keeps its P all the
-// same; one loop fewer would free a P as well, but on 2 CPUs one loop served a fifth fewer
-// pipelined requests than two. The price is one thread more than CPUs. Setting GOMAXPROCS
+// LockOSThread, which background-nice turns on for another reason, netpoll/threadnice.go)
+// does not help here: a locked goroutine in a system call keeps its P all the same; one loop
+// fewer would free a P as well, but on 2 CPUs one loop served a fifth fewer pipelined
+// requests than two. The price is one thread more than CPUs. Setting GOMAXPROCS
 // also ends the runtime's updates of it from the container's CPU limit, which the loop
 // count, fixed at start, does not follow either.
 func reserveRuntimeP() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1) }
