@@ -28,6 +28,7 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -50,6 +51,7 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -86,6 +88,7 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}

@@ -27,6 +27,7 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -49,6 +50,7 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -72,6 +74,7 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
+		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
