@@ -124,6 +124,12 @@ gc-latency-light:
 	GCLAT_CONNS=$${GCLAT_CONNS:-1} GCLAT_GC_RATE=$${GCLAT_GC_RATE:-20} \
 	  GCLAT_OUT=results/gc-latency/light GCLAT_TARGET='make gc-latency-light' results/gc-latency/run.sh
 
+## thread-priority: background-nice 10 (default) against 0, side by side: saturated, light, light
+## with forced GCs (results/thread-priority; ROUNDS, TP_DURATION)
+.PHONY: thread-priority
+thread-priority:
+	results/thread-priority/run.sh $(ROUNDS)
+
 ## results-upstream: upstream mode, L1 hits and misses vs the upstream directly, on loopback and
 ## through the delay proxy; upstream connections per pod (results/upstream; UP_KEYS,
 ## UP_MISS_KEYS, UP_MISS_REQS, UP_DURATION, UP_CONNS, UP_DELAY, UP_JITTER)
