@@ -28,7 +28,6 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -51,7 +50,6 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -88,7 +86,6 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}

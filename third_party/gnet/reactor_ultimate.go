@@ -27,7 +27,6 @@ func (el *eventloop) rotate() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -50,7 +49,6 @@ func (el *eventloop) orbit() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}
@@ -74,7 +72,6 @@ func (el *eventloop) run() error {
 	if el.engine.opts.LockOSThread {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		el.poller.LockedThread = true
 		if hook := el.engine.opts.LockedThreadHook; hook != nil {
 			hook()
 		}

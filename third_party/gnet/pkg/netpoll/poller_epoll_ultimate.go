@@ -40,10 +40,6 @@ type Poller struct {
 	asyncTaskQueue              queue.AsyncTaskQueue // queue with low priority
 	urgentAsyncTaskQueue        queue.AsyncTaskQueue // queue with high priority
 	highPriorityEventsThreshold int32                // threshold of high-priority events
-
-	// LockedThread is set when the polling goroutine is locked to its thread: it then
-	// never yields (see yieldEvery). (Added for sidecache, see PATCHED.md.)
-	LockedThread bool
 }
 
 // OpenPoller instantiates a poller.
@@ -122,13 +118,6 @@ func (p *Poller) Trigger(priority queue.EventPriority, fn queue.Func, param any)
 // rate; yielding well within that keeps sysmon backed off. Yielding on every idle poll
 // instead, with an idle P around, makes Gosched wake a spinning thread each time for
 // nothing (golang/go#13527): two futex calls and two context switches per wake-up.
-//
-// A goroutine locked to its thread (LockOSThread) does not yield: rescheduling it means
-// handing its P to another thread, which finds the goroutine in the run queue and hands the
-// P back, two thread wake-ups each time; preempted by sysmon instead, it pays that every
-// 10 ms rather than every 5. Under background-nice the other thread may also be a niced one,
-// which waits for a CPU behind the loops: with the yield, 4 clients (one GET in flight each) on 2
-// CPUs saw p99 30% higher than with unlocked loops; without it, about 10%.
 const yieldEvery = 5 * time.Millisecond
 
 // Polling blocks the current goroutine, monitoring the registered file descriptors and waiting for network I/O.
@@ -146,7 +135,7 @@ func (p *Poller) Polling() error {
 			logging.Errorf("error occurs in epoll: %v", os.NewSyscallError("epoll_wait", err))
 			return err
 		}
-		if now := time.Now(); !p.LockedThread && now.Sub(lastYield) >= yieldEvery {
+		if now := time.Now(); now.Sub(lastYield) >= yieldEvery {
 			lastYield = now
 			runtime.Gosched()
 		}

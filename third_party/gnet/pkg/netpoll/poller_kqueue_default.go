@@ -37,10 +37,6 @@ type Poller struct {
 	asyncTaskQueue              queue.AsyncTaskQueue // queue with low priority
 	urgentAsyncTaskQueue        queue.AsyncTaskQueue // queue with high priority
 	highPriorityEventsThreshold int32                // threshold of high-priority events
-
-	// LockedThread is set when the polling goroutine is locked to its thread; unused with
-	// kqueue. (Added for sidecache, see PATCHED.md.)
-	LockedThread bool
 }
 
 // OpenPoller instantiates a poller.
