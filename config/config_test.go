@@ -27,7 +27,7 @@ func TestDefaults(t *testing.T) {
 	f("bind", "127.0.0.1", false)
 	f("unixsocket", "", false)
 	f("unixsocketperm", "700", false)
-	f("background-nice", "10", false)
+	f("background-nice", "auto", false)
 	f("maxmemory-policy", "allkeys-lfu", true)
 	f("maxmemory-samples", "5", true)
 	f("maxmemory-eviction-tenacity", "10", true)
@@ -347,6 +347,8 @@ func TestLoadErrors(t *testing.T) {
 	f(nil, []string{"SIDECACHE_MAXMEMORY=lots"}, "environment SIDECACHE_MAXMEMORY: argument must be a memory value")
 	f([]string{"--maxmemory", "lots"}, nil, "flag --maxmemory: argument must be a memory value")
 	f([]string{"--nosuch=1"}, nil, "flag --nosuch: unknown setting")
+	f([]string{"--background-nice", "20"}, nil, "flag --background-nice: argument must be between 0 and 19 inclusive")
+	f([]string{"--background-nice", "x"}, nil, "flag --background-nice: argument couldn't be parsed into an integer")
 	f([]string{"--port"}, nil, "flag --port: missing value")
 	if _, _, err := Load([]string{"--help"}, nil); err != ErrHelp {
 		t.Fatalf("--help: %v", err)

@@ -48,8 +48,8 @@ func registry() []*Setting {
 			help: "maximum connected clients"},
 		{name: "io-threads", def: "1", immutable: true, parse: intValue(1, 128),
 			help: "accepted for Redis compatibility and ignored (event loops follow GOMAXPROCS)"},
-		{name: "background-nice", def: "10", immutable: true, parse: intValue(0, 19),
-			help: "nice value above the event loops' for every other thread (garbage collector, timers, admin HTTP, upstream client), so they yield the CPU to the loops; 0 off"},
+		{name: "background-nice", def: "auto", immutable: true, parse: niceValue,
+			help: "nice value above the event loops' for every other thread (garbage collector, timers, admin HTTP, upstream client), so they yield the CPU to the loops; 0 off; auto: 10, or 0 with upstream (its invalidations must not wait behind the loops)"},
 
 		// Memory and eviction.
 		{name: "maxmemory", def: "auto", parse: maxMemoryValue,

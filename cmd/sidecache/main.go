@@ -154,7 +154,7 @@ func serve(cfg *config.Config, log *slog.Logger) error {
 		MaxMemoryClients: maxMemoryClients(cfg),
 		ProtectedMode:    cfg.Bool("protected-mode"),
 		TCPKeepAlive:     time.Duration(cfg.Int("tcp-keepalive")) * time.Second,
-		BackgroundNice:   int(cfg.Int("background-nice")),
+		BackgroundNice:   backgroundNice(cfg),
 		Logger:           log,
 	})
 	for _, name := range []string{"proto-max-bulk-len"} {

@@ -1,6 +1,10 @@
 package main
 
-import "runtime"
+import (
+	"runtime"
+
+	"github.com/sidecache/sidecache/config"
+)
 
 // reserveRuntimeP gives the Go scheduler one P more than there are event loops (the loop
 // count was read before, so the loops stay at the CPU count, GOMAXPROCS's default). A gnet
@@ -26,3 +30,18 @@ import "runtime"
 // also ends the runtime's updates of it from the container's CPU limit, which the loop
 // count, fixed at start, does not follow either.
 func reserveRuntimeP() { runtime.GOMAXPROCS(runtime.GOMAXPROCS(0) + 1) }
+
+// backgroundNice resolves background-nice (netpoll/threadnice.go). auto is 10, or 0 in
+// upstream mode: there the upstream client's goroutines apply the invalidations that keep
+// L1 coherent, and on niced threads they would wait for a CPU behind the loops that serve
+// the very keys they are about to drop.
+func backgroundNice(cfg *config.Config) int {
+	n := int(cfg.Int("background-nice"))
+	if n >= 0 {
+		return n
+	}
+	if cfg.String("upstream") != "" {
+		return 0
+	}
+	return 10
+}
