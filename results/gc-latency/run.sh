@@ -196,7 +196,7 @@ machine=$(head -1 "$TMP/load.txt")
   echo
   echo "1. \`make build\`; \`bin/sidecache --port 0 --unixsocket PATH --admin-addr 127.0.0.1:0\` (no TCP listener;"
   echo "   the admin HTTP port is chosen by the kernel and read from the log). Other settings are the defaults,"
-  echo "   among them background-nice 10: every thread but the event loops' runs 10 nice values above them (README)."
+  echo "   among them background-nice auto, 10 without upstream: every thread but the event loops' runs 10 nice values above them (README)."
   echo "2. Load: \`loadgen run ${WORK[*]} -prefill -read 1 -conns 4 -duration 1ms -warmup 0 unix://PATH\`: every key"
   echo "   SET once, pipelined 64 deep over 4 connections ($LOAD_S s; DBSIZE afterwards: $DBSIZE). Keys are"
   echo "   \`$PREFIX\` + decimal index: 16 bytes for the largest indexes, shorter for fewer digits; values 100 bytes."
