@@ -39,6 +39,7 @@
 # Starts its processes itself and stops them by PID on exit.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. results/admin.sh
 OUT=${GCLAT_OUT:-results/gc-latency}
 KEYS=${GCLAT_KEYS:-1000000}
 PAIRS=${GCLAT_PAIRS:-3}
@@ -64,13 +65,7 @@ TRACE=${GCLAT_TRACE_DIR:-$TMP/trace}
 mkdir -p "$TRACE"
 ./bin/sidecache --port 0 --unixsocket "$SOCK" --admin-addr 127.0.0.1:0 --logformat text >"$TMP/sc.log" 2>&1 &
 PID=$!
-ADMIN=
-for _ in $(seq 100); do
-  ADMIN=$(sed -n 's/.*msg="admin endpoint" addr=\([0-9.:]*\).*/\1/p' "$TMP/sc.log")
-  [ -n "$ADMIN" ] && [ -S "$SOCK" ] && redis-cli -s "$SOCK" ping >/dev/null 2>&1 && break
-  sleep 0.1
-done
-[ -n "$ADMIN" ] || { cat "$TMP/sc.log" >&2; echo "sidecache did not start" >&2; exit 1; }
+ADMIN=$(wait_admin "$TMP/sc.log" "$SOCK") || { echo "sidecache did not start" >&2; exit 1; }
 
 # Keys are PREFIX + decimal index, the prefix padded so the longest index makes 16 bytes
 # (indexes with fewer digits make shorter keys: 90% of them are 16 bytes at 1 M keys).

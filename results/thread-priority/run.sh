@@ -16,6 +16,7 @@
 # PID on exit; traffic stays on Unix sockets and loopback.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
+. results/admin.sh
 ROUNDS=${1:-4}
 DURATION=${TP_DURATION:-8s}
 OUT=results/thread-priority
@@ -39,14 +40,7 @@ for n in X Y; do
   PIDS+=($!)
 done
 for n in X Y; do
-  a=
-  for _ in $(seq 100); do
-    a=$(sed -n 's/.*msg="admin endpoint" addr=\([0-9.:]*\).*/\1/p' "$TMP/$n.log")
-    [ -n "$a" ] && [ -S "$TMP/$n.sock" ] && redis-cli -s "$TMP/$n.sock" ping >/dev/null 2>&1 && break
-    sleep 0.1
-  done
-  [ -n "$a" ] || { cat "$TMP/$n.log" >&2; echo "server $n did not start" >&2; exit 1; }
-  ADMIN[$n]=$a
+  ADMIN[$n]=$(wait_admin "$TMP/$n.log" "$TMP/$n.sock") || { echo "server $n did not start" >&2; exit 1; }
 done
 WORK=(-keys "$KEYS" -key-prefix gclat:xxxx -value 100)
 for n in X Y; do
