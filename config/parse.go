@@ -180,19 +180,14 @@ func maxMemoryValue(_ *Setting, v string) (value, error) {
 }
 
 // niceValue is background-nice: "auto" (Int -1: the server picks, cmd/sidecache) or 0..19.
-func niceValue(_ *Setting, v string) (value, error) {
+func niceValue(s *Setting, v string) (value, error) {
 	if strings.EqualFold(v, "auto") {
 		return value{num: -1, text: "auto"}, nil
 	}
-	n, ok := parseLL(v)
-	if !ok {
-		return value{}, errInteger
-	}
-	if n < 0 || n > 19 {
-		return value{}, errRange(0, 19)
-	}
-	return value{num: n, text: strconv.FormatInt(n, 10)}, nil
+	return niceRange(s, v)
 }
+
+var niceRange = intValue(0, 19)
 
 // memoryOrPercentValue is Redis's maxmemory-clients: bytes, or "N%" of maxmemory (0..100).
 // Int is the bytes, or minus the percentage (Redis stores it so); CONFIG GET shows "10%".

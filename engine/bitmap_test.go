@@ -515,14 +515,8 @@ func TestBitOpMemoryGate(t *testing.T) {
 func TestBitOpReservesEveryRebuildOfASpill(t *testing.T) {
 	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
 		e, d, keys := filledTail(t, p, 130)
-		s := &d.segs[0]
-		dst, val := keys[129], []byte("v")
-		s.mu.Lock()
-		first := s.idx.spillBytes()
-		s.mu.Unlock()
-		before := e.UsedMemory()
-		maxmem := before + entryCost(len(dst), len(val)) + first + 4096
-		e.SetMaxMemory(maxmem)
+		dst := keys[129]
+		before, maxmem := roomForFirstRebuild(e, d, dst, []byte("v"))
 		_, _, err := d.BitOp(BitNot, dst, [][]byte{keys[0]}, t0, nil)
 		u := e.UsedMemory()
 		if p == evict.NoEviction {

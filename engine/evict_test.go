@@ -873,15 +873,8 @@ func TestInsertReservesEveryRebuildOfASpill(t *testing.T) {
 	for _, p := range []evict.Policy{evict.NoEviction, evict.AllKeysLRU} {
 		// The 130th key is the write.
 		e, d, keys := filledTail(t, p, 130)
-		s := &d.segs[0]
 		key, val := keys[129], []byte("v")
-		s.mu.Lock()
-		first := s.idx.spillBytes()
-		s.mu.Unlock()
-		before := e.UsedMemory()
-		// Room for the entry and the first rebuild, not for the chain.
-		maxmem := before + entryCost(len(key), len(val)) + first + 4096
-		e.SetMaxMemory(maxmem)
+		before, maxmem := roomForFirstRebuild(e, d, key, val)
 		ok, err := d.Set(key, val, t0, SetOptions{}, nil)
 		u := e.UsedMemory()
 		if p == evict.NoEviction {
@@ -1052,6 +1045,20 @@ func filledTail(t *testing.T, p evict.Policy, n int) (*Engine, *DB, [][]byte) {
 		}
 	}
 	return e, d, keys
+}
+
+// roomForFirstRebuild sets maxmemory to the used memory plus room for key's entry and the
+// first index rebuild its insert sets off (filledTail's segment), not for the chain after
+// it; it returns the used memory before and the new maxmemory.
+func roomForFirstRebuild(e *Engine, d *DB, key, val []byte) (before, maxmem int64) {
+	s := &d.segs[0]
+	s.mu.Lock()
+	first := s.idx.spillBytes()
+	s.mu.Unlock()
+	before = e.UsedMemory()
+	maxmem = before + entryCost(len(key), len(val)) + first + 4096
+	e.SetMaxMemory(maxmem)
+	return before, maxmem
 }
 
 func tailKeys(d *DB, n int) [][]byte {

@@ -3,6 +3,7 @@ package netpoll
 import (
 	"encoding/binary"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -52,15 +53,6 @@ func (t *threadNicer) loopLocked() {
 	if all {
 		go t.run()
 	}
-}
-
-func (t *threadNicer) isLoop(tid int) bool {
-	for _, l := range t.loops {
-		if l == tid {
-			return true
-		}
-	}
-	return false
 }
 
 func (t *threadNicer) run() {
@@ -123,7 +115,7 @@ func (t *threadNicer) sweep(dir int, buf []byte, target int) (int, error) {
 			}
 			tid, ok := atoiNul(buf[off+19 : off+reclen])
 			off += reclen
-			if !ok || t.isLoop(tid) {
+			if !ok || slices.Contains(t.loops, tid) {
 				continue
 			}
 			cur, err := niceOf(tid)
